@@ -1,0 +1,51 @@
+"""``napari-medsynth`` command line.
+
+With no arguments it opens napari with the plugin's dock widgets and the sample glioma case.
+Subcommands are registered by modules listed in :data:`COMMAND_MODULES`; each such module has a
+``register(subparsers)`` function that adds its parser and sets ``func`` to a callable taking the
+parsed arguments and returning an exit code. Heavy imports (torch, napari) happen inside those
+callables so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+
+#: Modules that contribute subcommands (``module.register(subparsers)``).
+COMMAND_MODULES = ("napari_medsynth.cli_io",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-medsynth",
+        description="Synthetic brain-tumor MR: run with no command to open napari on the sample case.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-medsynth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from .widgets.launch import launch
+
+        launch()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:  # bad input: a message, not a traceback
+        print(f"napari-medsynth {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""MR volume input/output: NIfTI files, BraTS case folders, orientation and normalization."""
+
+from .case import CASE_SUFFIXES, find_case_files, read_case
+from .errors import NonFiniteVoxelsWarning, VolumeReadError, VolumeWriteError
+from .nifti import DISPLAY_AXCODES, Volume, is_nifti_path, read_volume, write_volume
+from .normalize import brain_mask, percentile_rescale, zscore
+
+__all__ = [
+    "CASE_SUFFIXES",
+    "DISPLAY_AXCODES",
+    "NonFiniteVoxelsWarning",
+    "Volume",
+    "VolumeReadError",
+    "VolumeWriteError",
+    "brain_mask",
+    "find_case_files",
+    "is_nifti_path",
+    "percentile_rescale",
+    "read_case",
+    "read_volume",
+    "write_volume",
+    "zscore",
+]

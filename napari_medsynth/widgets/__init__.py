@@ -1,0 +1,1 @@
+"""napari dock widgets: thin Qt views over the Qt-free packages."""

@@ -1,0 +1,40 @@
+"""Open napari with the plugin's dock widgets and a case loaded (the app's default view)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Dock widgets opened by ``napari-medsynth`` with no arguments, in order.
+DEFAULT_WIDGETS = ("MR volume",)
+
+
+def launch(paths: list[str] | None = None, run: bool = True):
+    """Create a viewer, open ``paths`` (default: the sample glioma case) and dock the widgets."""
+    import napari
+
+    viewer = napari.Viewer(title="napari-medsynth")
+    if paths:
+        for p in paths:
+            viewer.open(str(Path(p)), plugin="napari-medsynth")
+    else:
+        viewer.open_sample("napari-medsynth", "glioma")
+    for name in DEFAULT_WIDGETS:
+        viewer.window.add_plugin_dock_widget("napari-medsynth", name)
+    _center_on_labels(viewer)
+    if run:
+        napari.run()
+    return viewer
+
+
+def _center_on_labels(viewer) -> None:
+    """Move the axial slider to the slice with the most labelled voxels (the tumor, when there is one)."""
+    import numpy as np
+
+    for layer in viewer.layers:
+        if type(layer).__name__ == "Labels" and layer.visible and layer.data.ndim == 3:
+            counts = (np.asarray(layer.data) > 0).sum(axis=(1, 2))
+            if counts.any():
+                step = list(viewer.dims.current_step)
+                step[0] = int(np.argmax(counts))
+                viewer.dims.current_step = tuple(step)
+            return
