@@ -66,13 +66,12 @@ class VolumeWidget(QWidget):
         meta = dict(layer.metadata)
         if "medsynth" in meta:
             meta["medsynth"] = {**meta["medsynth"], "kind": target}
-        index = self.viewer.layers.index(layer)
+        from napari.layers import Image, Labels
+
         common = dict(name=layer.name, scale=layer.scale, translate=layer.translate, metadata=meta)
-        if target == "labels":
-            new = self.viewer.add_labels(data, opacity=0.5, **common)
-        else:
-            new = self.viewer.add_image(data, colormap="gray", **common)
-        self.viewer.layers.remove(layer)
-        self.viewer.layers.move(self.viewer.layers.index(new), index)
+        new = Labels(data, opacity=0.5, **common) if target == "labels" else Image(data, colormap="gray", **common)
+        index = self.viewer.layers.index(layer)
+        self.viewer.layers.remove(layer)  # first, so the new layer keeps the name
+        self.viewer.layers.insert(index, new)
         self.viewer.layers.selection.active = new
         self.status.setText(f"{new.name} is now treated as {target}.")
