@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+from qtpy.QtCore import Qt
 import pytest
 
 
@@ -72,7 +73,7 @@ def test_volume_widget_converts_and_describes(make_napari_viewer, qtbot, brats_c
     viewer.layers.selection.active = viewer.layers["BraTS_0001_t1"]
     assert "Stored orientation: LPS" in widget.info.text()
     assert widget.to_labels.isEnabled() and not widget.to_image.isEnabled()
-    qtbot.mouseClick(widget.to_labels, 1)  # Qt.LeftButton
+    qtbot.mouseClick(widget.to_labels, Qt.MouseButton.LeftButton)
     # float intensities cannot become labels: a message, the layer is untouched
     assert "non-integer values" in widget.status.text()
     assert type(viewer.layers["BraTS_0001_t1"]).__name__ == "Image"
