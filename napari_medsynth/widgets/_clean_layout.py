@@ -1,0 +1,40 @@
+"""Reading layout: everything but the image and the answer panel hidden, and put back afterwards.
+
+A reader must see one stimulus and nothing else: not the layer list (it would show other layers'
+names), not other panels, not the images loaded before the session. Everything hidden here is
+recorded and restored exactly by :meth:`CleanLayout.restore`.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QDockWidget, QWidget
+
+
+class CleanLayout:
+    """Hide other dock widgets and layers of ``viewer`` except the dock holding ``keep``."""
+
+    def __init__(self, viewer, keep: QWidget):
+        self.viewer = viewer
+        own = keep
+        while own is not None and not isinstance(own, QDockWidget):
+            own = own.parentWidget()
+        window = viewer.window._qt_window
+        self._docks = [(d, not d.isHidden()) for d in window.findChildren(QDockWidget) if d is not own]
+        self._layers = [(layer, layer.visible) for layer in viewer.layers]
+        self._ndisplay = viewer.dims.ndisplay
+        self._selection = set(viewer.layers.selection)
+        for dock, _ in self._docks:
+            dock.setVisible(False)
+        for layer, _ in self._layers:
+            layer.visible = False
+        viewer.dims.ndisplay = 2
+        viewer.layers.selection.clear()
+
+    def restore(self) -> None:
+        for dock, was_visible in self._docks:
+            dock.setVisible(was_visible)
+        for layer, was_visible in self._layers:
+            if layer in self.viewer.layers:
+                layer.visible = was_visible
+        self.viewer.dims.ndisplay = self._ndisplay
+        self.viewer.layers.selection.update(layer for layer in self._selection if layer in self.viewer.layers)
