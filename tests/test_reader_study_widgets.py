@@ -28,7 +28,7 @@ def tumor_study(tmp_path):
 def session_widget(make_napari_viewer, qtbot, monkeypatch):
     monkeypatch.setattr(ReaderSessionWidget, "MIN_VIEW_S", 0.0)
     viewer = make_napari_viewer()
-    viewer.add_image(np.ones((5, 5)), name="patient_T1_real_scan")  # must disappear during reading
+    viewer.add_image(np.ones((3, 5, 5)), name="patient_T1_real_scan")  # must disappear during reading
     widget = ReaderSessionWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Reader session")
     return viewer, widget
@@ -44,10 +44,12 @@ def test_full_ten_image_session_with_keyboard(session_widget, tumor_study, qtbot
     widget.study_edit.setText(str(tumor_study.folder))
     widget.reader_edit.setText("reader1")
     qt_viewer = viewer.window._qt_viewer
-    assert not qt_viewer.dockLayerList.isHidden()
+    assert not qt_viewer.dockLayerList.isHidden() and not qt_viewer.dims.isHidden()
+    zoom = viewer.camera.zoom
     widget.start()
     canvas = qt_viewer.canvas.native
     assert qt_viewer.dockLayerList.isHidden() and qt_viewer.dockLayerControls.isHidden()
+    assert qt_viewer.dims.isHidden()  # no slice slider next to a 2-D stimulus
     assert not widget.tumor_row.isHidden() and widget.confidence_row.isHidden()
 
     sent = []
@@ -72,7 +74,8 @@ def test_full_ten_image_session_with_keyboard(session_widget, tumor_study, qtbot
     assert {r["stimulus_id"] for r in records} == set(read_key(tumor_study.key_path))
 
     widget.stop()  # the "Close" button of the finish screen
-    assert not qt_viewer.dockLayerList.isHidden() and before.visible
+    assert not qt_viewer.dockLayerList.isHidden() and not qt_viewer.dims.isHidden() and before.visible
+    assert viewer.camera.zoom == pytest.approx(zoom)
     assert [layer.name for layer in viewer.layers] == ["patient_T1_real_scan"]
     assert viewer.bind_key("R", None) is None  # the reading shortcuts are gone again
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from qtpy.QtCore import Qt
-from qtpy.QtGui import QFont
 from qtpy.QtWidgets import (
     QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QStackedWidget,
     QVBoxLayout, QWidget,
@@ -87,10 +86,7 @@ class ReaderSessionWidget(QWidget):
         page = QWidget()
         self.progress_label = QLabel()
         self.progress_label.setAlignment(Qt.AlignCenter)
-        font = QFont()
-        font.setPointSize(22)
-        font.setBold(True)
-        self.progress_label.setFont(font)
+        self.progress_label.setStyleSheet("font-size: 26px; font-weight: bold;")  # napari's theme beats QFont
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)
         self.progress_bar.setMaximumHeight(8)
@@ -122,9 +118,7 @@ class ReaderSessionWidget(QWidget):
         self.finished_label = QLabel()
         self.finished_label.setWordWrap(True)
         self.finished_label.setAlignment(Qt.AlignCenter)
-        font = QFont()
-        font.setPointSize(16)
-        self.finished_label.setFont(font)
+        self.finished_label.setStyleSheet("font-size: 20px;")
         close = QPushButton("Close")
         close.setStyleSheet(_BUTTON_STYLE)
         close.clicked.connect(self.stop)
@@ -257,7 +251,7 @@ class ReaderSessionWidget(QWidget):
             self.layer.data = pixels
             self.layer.name = s.current
         self.viewer.layers.selection.clear()  # no active layer: its key bindings (1, 2, C...) stay out
-        self.viewer.reset_view()
+        self._fit_view(pixels.shape)
         self.progress_label.setText(f"{s.position} of {s.n}")
         self.progress_bar.setRange(0, s.n)
         self.progress_bar.setValue(s.n_answered)
@@ -267,6 +261,14 @@ class ReaderSessionWidget(QWidget):
         self._shown_id = s.current
         self._shown_at = time.monotonic()
         s.shown()
+
+    def _fit_view(self, shape) -> None:
+        """Centre and fit the stimulus (hidden layers must not widen the view, so no reset_view)."""
+        h, w = shape
+        self.viewer.camera.angles = (0, 0, 0)
+        self.viewer.camera.center = ((h - 1) / 2, (w - 1) / 2)
+        canvas_h, canvas_w = self.viewer.canvas.size
+        self.viewer.camera.zoom = 0.95 * min(canvas_h / h, canvas_w / w)
 
     def _sync_buttons(self) -> None:
         for (part, value), button in self.buttons.items():
