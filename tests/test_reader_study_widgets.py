@@ -137,3 +137,22 @@ def test_create_study_form(tmp_path):
     assert message.startswith("Created") and (tmp_path / "s1_key.csv").is_file()
     assert form(real=tmp_path / "nope", synthetic=tmp_path / "synthetic", parent=tmp_path,
                 name="s2").startswith("Not created")
+
+
+def test_closing_the_panel_mid_session_restores_the_viewer(session_widget, tumor_study, qtbot):
+    viewer, widget = session_widget
+    widget.study_edit.setText(str(tumor_study.folder))
+    widget.reader_edit.setText("r3")
+    widget.start()
+    _press(qtbot, widget, "R")
+    _press(qtbot, widget, "N")
+    qt_viewer = viewer.window._qt_viewer
+    assert qt_viewer.dockLayerList.isHidden()
+    viewer.window.remove_dock_widget(widget)  # the panel's close button
+    qtbot.waitUntil(lambda: widget.session is None)
+    assert not qt_viewer.dockLayerList.isHidden() and viewer.layers["patient_T1_real_scan"].visible
+    assert len(viewer.layers) == 1
+    from napari_medsynth.reader_study import ReaderSession
+
+    with ReaderSession(tumor_study.folder, "r3") as s:  # lock released, answer kept
+        assert s.n_answered == 1

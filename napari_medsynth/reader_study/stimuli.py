@@ -62,6 +62,8 @@ def as_2d_float(image, origin: str = "image") -> np.ndarray:
         from skimage.color import rgb2gray
 
         arr = rgb2gray(arr[..., :3])
+    elif arr.ndim == 3 and arr.shape[-1] == 2 and arr.shape[0] > 4:  # grey + alpha
+        arr = arr[..., 0]
     arr = np.squeeze(arr)
     if arr.ndim != 2:
         raise StimulusError(f"{origin}: expected a 2-D image, got shape {np.shape(image)}.")

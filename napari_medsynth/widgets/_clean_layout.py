@@ -19,6 +19,7 @@ class CleanLayout:
         own = keep
         while own is not None and not isinstance(own, QDockWidget):
             own = own.parentWidget()
+        self.own_dock = own  # closing it ends the session (see ReaderSessionWidget)
         window = keep.window()  # the napari main window, found through Qt (no private napari API)
         self._docks = [(d, not d.isHidden()) for d in window.findChildren(QDockWidget) if d is not own]
         self._sliders = [(w, not w.isHidden()) for w in window.findChildren(QWidget) if type(w).__name__ == "QtDims"]
@@ -37,7 +38,10 @@ class CleanLayout:
 
     def restore(self) -> None:
         for widget, was_visible in self._docks + self._sliders:
-            widget.setVisible(was_visible)
+            try:
+                widget.setVisible(was_visible)
+            except RuntimeError:  # already deleted (the window is closing)
+                pass
         for layer, was_visible in self._layers:
             if layer in self.viewer.layers:
                 layer.visible = was_visible

@@ -168,6 +168,8 @@ class ReaderSessionWidget(QWidget):
         self.status.setText(f"Welcome back: {session.n_answered} of {session.n} already answered."
                             if session.n_answered else "")
         self._layout = CleanLayout(self.viewer, keep=self)
+        if self._layout.own_dock is not None:  # closing the panel mid-session must not strand the reader
+            self._layout.own_dock.destroyed.connect(self._panel_closed)
         self._bind_viewer_keys()
         self._show_current()
 
@@ -178,8 +180,13 @@ class ReaderSessionWidget(QWidget):
         self.layer = None
         self._unbind_viewer_keys()
         if self._layout is not None:
-            self._layout.restore()
-            self._layout = None
+            layout, self._layout = self._layout, None
+            if layout.own_dock is not None:
+                try:
+                    layout.own_dock.destroyed.disconnect(self._panel_closed)
+                except (RuntimeError, TypeError):  # the dock is already gone
+                    pass
+            layout.restore()
         if self.session is not None:
             done = self.session.finished
             self.session.close()
@@ -187,6 +194,10 @@ class ReaderSessionWidget(QWidget):
             self.setup_message.setText("Finished - thank you." if done else
                                        "Paused. Your answers are saved; start again with the same reader id to continue.")
         self.pages.setCurrentIndex(0)
+
+    def _panel_closed(self, *_) -> None:
+        """The panel's dock was closed mid-session: put the viewer back and release the session."""
+        self.stop()
 
     # ---- answering ----------------------------------------------------------------------------
     def choose(self, part: str, value, from_key: bool = True) -> None:
