@@ -110,7 +110,7 @@ def write_png(path: str | os.PathLike, pixels: np.ndarray) -> None:
     arr = np.asarray(pixels)
     if arr.dtype != np.uint8 or arr.ndim != 2:
         raise ValueError("stimuli are 2-D uint8 arrays")
-    Image.fromarray(arr, mode="L").save(str(path), format="PNG", compress_level=0, optimize=False)
+    Image.fromarray(arr).save(str(path), format="PNG", compress_level=0, optimize=False)
 
 
 def read_png(path: str | os.PathLike) -> np.ndarray:
