@@ -1,11 +1,15 @@
 """MR volume input/output: NIfTI files, BraTS case folders, orientation and normalization."""
 
+from .atomic import atomic_write, atomic_write_text, fsync_dir
 from .case import CASE_SUFFIXES, find_case_files, read_case
 from .errors import NonFiniteVoxelsWarning, VolumeReadError, VolumeWriteError
 from .nifti import DISPLAY_AXCODES, Volume, is_nifti_path, read_volume, write_volume
 from .normalize import brain_mask, percentile_rescale, zscore
 
 __all__ = [
+    "atomic_write",
+    "atomic_write_text",
+    "fsync_dir",
     "CASE_SUFFIXES",
     "DISPLAY_AXCODES",
     "NonFiniteVoxelsWarning",

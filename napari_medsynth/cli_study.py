@@ -1,0 +1,131 @@
+"""Subcommand ``study``: blind reader studies (Visual Turing tests) from the command line.
+
+    napari-medsynth study create --real DIR --synthetic DIR [--group NAME ...] --n N --out STUDY
+    napari-medsynth study export STUDY --out DIR
+    napari-medsynth study merge SESSION.jsonl ... --out answers.csv
+    napari-medsynth study score --key KEY.csv --answers A.csv [B.csv ...] --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+_CREATE_EPILOG = """\
+groups: with --group control --group mutated the images are read from REAL/control,
+REAL/mutated, SYNTHETIC/control and SYNTHETIC/mutated; without --group, from REAL and
+SYNTHETIC directly. Images: PNG/JPEG/TIFF, NPY (2-D, or an (N,H,W) stack = N images) and NIfTI
+(middle axial slice, or every non-empty axial slice with --slices all).
+
+The answer key is written next to the study folder (STUDY_key.csv) unless --key says otherwise;
+hand readers the study folder only.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    study = sub.add_parser("study", help="blind reader studies: create, export, merge, score",
+                           description="Blind reader studies (Visual Turing tests) of real vs synthetic images.")
+    steps = study.add_subparsers(dest="study_command", metavar="STEP")
+    study.set_defaults(func=lambda args: _missing_step(study))
+
+    p = steps.add_parser("create", help="make a study folder of anonymized stimuli and a separate answer key",
+                         description="Make a study folder of anonymized, identically processed stimuli and "
+                                     "write the answer key outside it.",
+                         epilog=_CREATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--real", required=True, metavar="DIR", help="folder of real images")
+    p.add_argument("--synthetic", required=True, metavar="DIR", help="folder of synthetic images")
+    p.add_argument("--group", action="append", metavar="NAME", dest="groups",
+                   help="a data class, e.g. control; repeat for several (subfolders of --real and --synthetic)")
+    p.add_argument("--n", type=int, metavar="N", help="images per group and source (default: all)")
+    p.add_argument("--n-real", type=int, metavar="N", help="real images per group (overrides --n)")
+    p.add_argument("--n-synthetic", type=int, metavar="N", help="synthetic images per group (overrides --n)")
+    p.add_argument("--size", type=int, default=100, help="display size in pixels, square (default: 100, as SAGE)")
+    p.add_argument("--fit", choices=("pad", "crop", "stretch"), default="pad",
+                   help="how non-square images become square (default: pad)")
+    p.add_argument("--slices", choices=("middle", "all"), default="middle",
+                   help="NIfTI volumes: middle axial slice or every non-empty one (default: middle)")
+    p.add_argument("--tumor-group", action="append", metavar="NAME", dest="tumor_groups",
+                   help="a group whose images show a tumor; asks readers tumor / non-tumor too")
+    p.add_argument("--confidence", action="store_true", help="also ask a 1-5 confidence per image")
+    p.add_argument("--allow-revise", action="store_true", help="let readers go back and change answers")
+    p.add_argument("--seed", help="make selection and ids reproducible (keep it private, like the key)")
+    p.add_argument("--key", metavar="KEY.csv", help="where to write the answer key (default: STUDY_key.csv beside STUDY)")
+    p.add_argument("--title", help="study title shown to readers (default: the folder name)")
+    p.add_argument("--out", required=True, metavar="STUDY", help="new study folder")
+    p.set_defaults(func=_create)
+
+    p = steps.add_parser("export", help="offline mode: PNGs with random numeric names + a blank answer sheet",
+                         description="Copy the stimuli to a folder with a blank answer sheet "
+                                     "(stimulus_id,answer,tumor_answer,reader) and reader instructions.")
+    p.add_argument("study", metavar="STUDY", help="study folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="new folder for the readers")
+    p.set_defaults(func=_export)
+
+    p = steps.add_parser("merge", help="merge readers' session files into one answer CSV",
+                         description="Merge readers' session files (sessions/*.jsonl) into one answer CSV "
+                                     "(stimulus_id,answer,tumor_answer,reader,confidence).")
+    p.add_argument("sessions", nargs="+", metavar="SESSION.jsonl", help="session files")
+    p.add_argument("--key", metavar="KEY.csv", help="check stimulus ids against this key")
+    p.add_argument("--out", required=True, metavar="answers.csv", help="merged answer CSV")
+    p.set_defaults(func=_merge)
+
+    p = steps.add_parser("score", help="metrics.csv and confusion matrices from the key and answers",
+                         description="Score answers against the key: per reader and group and the mean across "
+                                     "readers: accuracy, FPR, FNR, precision, tumor accuracy with 95% CIs, "
+                                     "binomial test against chance, Fleiss' kappa; plus a confusion-matrix figure.")
+    p.add_argument("--key", required=True, metavar="KEY.csv", help="answer key (stimulus_id,source,tumor,group)")
+    p.add_argument("--answers", required=True, nargs="+", metavar="FILE",
+                   help="filled answer sheets (.csv) and/or session files (.jsonl)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for metrics.csv and confusion_matrices.png")
+    p.set_defaults(func=_score)
+
+
+def _missing_step(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _create(args) -> int:
+    from .reader_study.create import create_study
+
+    made = create_study(args.out, args.real, args.synthetic, groups=args.groups, n=args.n, n_real=args.n_real,
+                        n_synthetic=args.n_synthetic, size=args.size, fit=args.fit, slices=args.slices,
+                        tumor_groups=args.tumor_groups, confidence=args.confidence,
+                        allow_revise=args.allow_revise, seed=args.seed, key_path=args.key, title=args.title)
+    for (group, source), count in sorted(made.counts.items()):
+        print(f"  {group}: {count} {source}")
+    print(f"study folder (give to readers): {made.folder}")
+    print(f"answer key (keep private):      {made.key_path}")
+    for text in made.warnings:
+        print(f"warning: {text}", file=sys.stderr)
+    return 0
+
+
+def _export(args) -> int:
+    from .reader_study.export import SHEET_NAME, export_offline
+
+    out = export_offline(args.study, args.out)
+    print(f"exported to {out}: images, {SHEET_NAME}, INSTRUCTIONS.txt")
+    return 0
+
+
+def _merge(args) -> int:
+    from .reader_study.export import merge_sessions
+
+    found = merge_sessions(args.sessions, args.out, args.key)
+    readers = sorted({a.reader for a in found.answers})
+    print(f"{len(found.answers)} answers from {len(readers)} reader(s) ({', '.join(readers)}) -> {args.out}")
+    for note in found.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def _score(args) -> int:
+    from .reader_study.export import format_table, score_files
+
+    result = score_files(args.key, args.answers, args.out)
+    print(format_table(result.rows))
+    print(f"wrote {result.metrics_path} and {result.figure_path}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0

@@ -1,0 +1,63 @@
+"""Crash-safe file writes shared by every writer in the package.
+
+A result file (a NIfTI volume, an answer key, a metrics table) is either the old complete
+version or the new complete version, never half of one: data go to a temporary file in the
+target folder, are fsync'ed, and the temporary file is renamed over the target (atomic on
+POSIX and on Windows within one volume). The folder is fsync'ed too so the rename survives a
+power cut.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (new or renamed files) to disk; a no-op where unsupported."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # not every platform can fsync a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
+    """Create ``path`` atomically: ``write(tmp_path)`` fills a temporary sibling file.
+
+    ``suffix`` ends the temporary name (some writers choose the format from the extension).
+    On any error the temporary file is removed and the exception propagates unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write a text file atomically (newlines are written as given, never translated)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding=encoding, newline="") as fh:
+            fh.write(text)
+
+    return atomic_write(path, write)

@@ -1,0 +1,28 @@
+"""Blind Visual Turing tests of synthetic images with radiologists (SAGE Table II, Han et al. Table 2).
+
+Organizer side: :func:`create_study` (stimuli + key), :func:`export_offline`, :func:`merge_sessions`,
+:func:`score_files`. Reader side: :class:`ReaderSession`. Names are imported on first use, so that
+importing the reader side never loads the modules that read answer keys.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "create_study": "create", "CreatedStudy": "create",
+    "load_study": "study", "Study": "study", "StudySettings": "study", "StudyError": "study",
+    "ReaderSession": "session", "SessionError": "session", "SessionLockedError": "session",
+    "read_session_file": "session",
+    "read_key": "sheets", "read_answers": "sheets", "SheetError": "sheets",
+    "score": "scoring", "fleiss_kappa": "scoring", "wilson_ci": "scoring",
+    "export_offline": "export", "merge_sessions": "export", "score_files": "export",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
