@@ -31,7 +31,8 @@ def sample_case_dir(case_id: str = GLIOMA_CASE) -> Path:
 
 
 def list_sample_cases() -> list[dict]:
-    return json.loads((sample_data_dir() / "cases.json").read_text())["cases"]
+    """Per-case generation record from ``cases.json`` (id, seed, tumor, volumes in ml, ...)."""
+    return list(json.loads((sample_data_dir() / "cases.json").read_text()).values())
 
 
 def load_glioma_case() -> list[tuple]:

@@ -63,13 +63,11 @@ def test_case_folder_opens_as_image_and_label_layers(make_napari_viewer, brats_c
 
 
 def test_volume_widget_converts_and_describes(make_napari_viewer, qtbot, brats_case):
-    from napari_medsynth.widgets.volume import VolumeWidget
-
     folder, _, _ = brats_case
     viewer = make_napari_viewer()
     viewer.open(str(folder / "BraTS_0001_t1.nii.gz"), plugin="napari-medsynth")
-    widget = VolumeWidget(viewer)
-    qtbot.addWidget(widget)
+    # docked through the plugin, as users get it (napari passes a proxy viewer)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", "MR volume")
     viewer.layers.selection.active = viewer.layers["BraTS_0001_t1"]
     assert "Stored orientation: LPS" in widget.info.text()
     assert widget.to_labels.isEnabled() and not widget.to_image.isEnabled()

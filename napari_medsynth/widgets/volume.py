@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from napari.layers import Image, Labels
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..layer_ops import as_label_data, describe
@@ -44,9 +45,9 @@ class VolumeWidget(QWidget):
 
     def _refresh(self, event=None):
         layer = self._active()
-        kind = type(layer).__name__ if layer is not None else None
-        self.to_labels.setEnabled(kind == "Image")
-        self.to_image.setEnabled(kind == "Labels")
+        # isinstance, not the class name: napari hands plugins a proxy of each layer
+        self.to_labels.setEnabled(isinstance(layer, Image))
+        self.to_image.setEnabled(isinstance(layer, Labels))
         if layer is None:
             self.info.setText("Select an image or label layer.")
             return
@@ -66,8 +67,6 @@ class VolumeWidget(QWidget):
         meta = dict(layer.metadata)
         if "medsynth" in meta:
             meta["medsynth"] = {**meta["medsynth"], "kind": target}
-        from napari.layers import Image, Labels
-
         common = dict(name=layer.name, scale=layer.scale, translate=layer.translate, metadata=meta)
         new = Labels(data, opacity=0.5, **common) if target == "labels" else Image(data, colormap="gray", **common)
         index = self.viewer.layers.index(layer)

@@ -1,0 +1,73 @@
+"""The shipped sample cases open through napari's sample-data menu and the app's default view."""
+
+import json
+
+import numpy as np
+
+from napari_medsynth._sample_data import list_sample_cases, sample_case_dir, sample_data_dir
+
+
+def test_shipped_cases_are_complete_brats_folders():
+    cases = list_sample_cases()
+    tumor = [c for c in cases if c["tumor"]]
+    assert len(tumor) >= 8 and len(cases) > len(tumor)
+    for case in cases:
+        names = sorted(p.name for p in sample_case_dir(case["id"]).iterdir())
+        assert names == sorted(f"{case['id']}_{s}.nii.gz" for s in ("t1ce", "seg", "labels7"))
+    assert sum(p.stat().st_size for p in sample_data_dir().rglob("*.nii.gz")) < 40 * 2**20
+
+
+def test_glioma_sample_opens_with_brats_and_complete_labels(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-medsynth", "glioma")
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["MSYN-001_t1ce", "MSYN-001_seg", "MSYN-001_labels7"]
+    img, seg, lab7 = (viewer.layers[n] for n in names)
+    assert img.data.shape == seg.data.shape == lab7.data.shape
+    assert set(np.unique(seg.data)) == {0, 1, 2, 4}
+    assert set(np.unique(lab7.data)) == set(range(7))
+    assert not lab7.visible
+    # tumor labels of both maps agree voxel for voxel (BraTS 1/2/4 <-> complete 1/2/3)
+    for brats, complete in ((1, 1), (2, 2), (4, 3)):
+        np.testing.assert_array_equal(seg.data == brats, lab7.data == complete)
+    # T1-Gd appearance: enhancing rim brighter than white matter, necrosis darker
+    d = img.data.astype(float)
+    wm = np.median(d[lab7.data == 4])
+    assert np.median(d[seg.data == 4]) > 1.15 * wm
+    assert np.median(d[seg.data == 1]) < 0.8 * wm
+    assert (d[seg.data == 0][lab7.data[seg.data == 0] == 0] == 0).all()  # skull-stripped background
+
+
+def test_healthy_sample_has_no_tumor(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-medsynth", "healthy")
+    seg = viewer.layers["MSYN-H01_seg"]
+    assert not np.any(seg.data)
+    assert set(np.unique(viewer.layers["MSYN-H01_labels7"].data)) == {0, 4, 5, 6}
+
+
+def test_cases_json_matches_the_label_files():
+    for case in list_sample_cases():
+        if not case["tumor"]:
+            continue
+        from napari_medsynth.io import read_volume
+
+        seg = read_volume(sample_case_dir(case["id"]) / f"{case['id']}_seg.nii.gz").data
+        whole_ml = float((seg > 0).sum()) / 1000.0  # 1 mm voxels
+        assert abs(whole_ml - case["whole_tumor_ml"]) < 0.05 * whole_ml + 0.1, json.dumps(case)
+
+
+def test_app_opens_sample_case_with_docked_widgets(qtbot):
+    from napari_medsynth.widgets.launch import DEFAULT_WIDGETS, launch
+
+    viewer = launch(run=False)
+    try:
+        assert "MSYN-001_t1ce" in [layer.name for layer in viewer.layers]
+        docked = viewer.window._dock_widgets.keys()
+        for name in DEFAULT_WIDGETS:
+            assert any(name in key for key in docked), docked
+        # the axial slider starts on the slice with the most tumor
+        seg = viewer.layers["MSYN-001_seg"].data
+        assert viewer.dims.current_step[0] == int(np.argmax((seg > 0).sum(axis=(1, 2))))
+    finally:
+        viewer.close()
