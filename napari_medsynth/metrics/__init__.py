@@ -1,0 +1,25 @@
+"""Metrics of synthetic images: IS, FID, SSIM, SWD, t-SNE, cleaning filters and C2ST statistics.
+
+No Qt and no napari here: every function takes arrays (or a torch module and batches) and
+returns numbers, so notebooks, the CLI and widgets share them. Names are imported on first use,
+so that ``import napari_medsynth.metrics`` does not load torch or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "module_outputs": "features", "iterate_batches": "features",
+    "inception_score": "inception", "inception_score_of": "inception", "real_baseline": "inception",
+    "BaselineIS": "inception",
+    "frechet_distance": "fid", "frechet_distance_of": "fid", "gaussian_frechet_distance": "fid",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
