@@ -13,6 +13,7 @@ _EXPORTS = {
     "module_outputs": "features", "iterate_batches": "features",
     "inception_score": "inception", "inception_score_of": "inception", "real_baseline": "inception",
     "BaselineIS": "inception",
+    "ssim_pairs": "ssim", "ms_ssim_pairs": "ssim", "PairedSSIM": "ssim",
     "frechet_distance": "fid", "frechet_distance_of": "fid", "gaussian_frechet_distance": "fid",
 }
 
