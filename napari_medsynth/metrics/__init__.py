@@ -14,6 +14,7 @@ _EXPORTS = {
     "inception_score": "inception", "inception_score_of": "inception", "real_baseline": "inception",
     "BaselineIS": "inception",
     "ssim_pairs": "ssim", "ms_ssim_pairs": "ssim", "PairedSSIM": "ssim",
+    "sliced_wasserstein_distance": "swd", "SWDResult": "swd",
     "frechet_distance": "fid", "frechet_distance_of": "fid", "gaussian_frechet_distance": "fid",
 }
 

@@ -41,6 +41,18 @@ def image_stack(x, name: str, min_images: int = 1, dtype=np.float64) -> np.ndarr
     return a
 
 
+def channel_images(x, name: str, min_images: int = 1) -> np.ndarray:
+    """``x`` as a finite float32 batch (N, C, H, W); a greyscale stack (N, H, W) gets C = 1."""
+    a = _finite_float(x, name, np.float32)
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4:
+        raise ValueError(f"{name} must be (N, H, W) or (N, C, H, W); got shape {a.shape}")
+    if a.shape[0] < min_images:
+        raise ValueError(f"{name} needs at least {min_images} image(s); got {a.shape[0]}")
+    return a
+
+
 def same_image_size(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
     if a.shape[-2:] != b.shape[-2:]:
         raise ValueError(f"{name_a} and {name_b} must have the same image size; "
