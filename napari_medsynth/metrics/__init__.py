@@ -15,6 +15,7 @@ _EXPORTS = {
     "BaselineIS": "inception",
     "ssim_pairs": "ssim", "ms_ssim_pairs": "ssim", "PairedSSIM": "ssim",
     "sliced_wasserstein_distance": "swd", "SWDResult": "swd",
+    "c2st_statistics": "c2st", "C2STResult": "c2st",
     "frechet_distance": "fid", "frechet_distance_of": "fid", "gaussian_frechet_distance": "fid",
 }
 
