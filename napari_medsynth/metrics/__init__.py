@@ -16,6 +16,8 @@ _EXPORTS = {
     "ssim_pairs": "ssim", "ms_ssim_pairs": "ssim", "PairedSSIM": "ssim",
     "sliced_wasserstein_distance": "swd", "SWDResult": "swd",
     "c2st_statistics": "c2st", "C2STResult": "c2st",
+    "kmeans_clusters": "cleaning", "Clusters": "cleaning", "zscore_filter": "cleaning",
+    "ZScoreReport": "cleaning",
     "frechet_distance": "fid", "frechet_distance_of": "fid", "gaussian_frechet_distance": "fid",
 }
 
