@@ -18,6 +18,7 @@ _EXPORTS = {
     "c2st_statistics": "c2st", "C2STResult": "c2st",
     "kmeans_clusters": "cleaning", "Clusters": "cleaning", "zscore_filter": "cleaning",
     "ZScoreReport": "cleaning",
+    "tsne_embedding": "tsne", "save_tsne_figure": "tsne", "Embedding": "tsne",
     "frechet_distance": "fid", "frechet_distance_of": "fid", "gaussian_frechet_distance": "fid",
 }
 
