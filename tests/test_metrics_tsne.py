@@ -30,8 +30,8 @@ def test_separate_sets_stay_apart_and_mixed_sets_mix():
 
 
 def test_same_seed_same_map_and_default_perplexity_fits_small_sets():
-    a = tsne_embedding(_sets(n=10), max_iter=500, seed=2)
-    b = tsne_embedding(_sets(n=10), max_iter=500, seed=2)
+    a = tsne_embedding(_sets(n=10), max_iter=250, seed=2)
+    b = tsne_embedding(_sets(n=10), max_iter=250, seed=2)
     np.testing.assert_array_equal(a.points, b.points)
     assert a.perplexity == pytest.approx(19 / 3)
 
