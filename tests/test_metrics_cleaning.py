@@ -1,0 +1,128 @@
+"""k-means++ clusters for inspection and the Z-score norm filter, on made-up data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_medsynth.metrics import kmeans_clusters, zscore_filter
+from napari_medsynth.metrics.cleaning import pixel_statistics
+
+
+def _blobs():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0] * 5, [10.0] * 5, [0.0, 10.0, 0.0, 10.0, 0.0]])
+    truth = np.repeat([0, 1, 2], [30, 20, 10])
+    return centres[truth] + rng.normal(scale=0.5, size=(60, 5)), truth
+
+
+def test_kmeans_finds_k_clusters_whose_members_are_closest_to_their_centroid():
+    x, truth = _blobs()
+    c = kmeans_clusters(x, 3, n_representatives=4)
+    assert c.k == 3 and sorted(c.sizes.tolist()) == [10, 20, 30]
+    to_all = np.linalg.norm(x[:, None, :] - c.centroids[None], axis=2)  # (N, k)
+    assert (to_all.argmin(axis=1) == c.labels).all()
+    np.testing.assert_allclose(c.distances, to_all[np.arange(len(x)), c.labels])
+    for group in range(3):  # each made-up group is exactly one cluster
+        assert len(set(c.labels[truth == group])) == 1
+    assert len(set(c.labels)) == 3
+
+
+def test_representatives_are_the_members_nearest_the_centroid():
+    x, _ = _blobs()
+    c = kmeans_clusters(x, 3, n_representatives=4)
+    for cluster, reps in enumerate(c.representatives):
+        members = np.flatnonzero(c.labels == cluster)
+        assert len(reps) == 4 and set(reps) <= set(members)
+        assert c.distances[reps].max() <= np.sort(c.distances[members])[3] + 1e-12
+        assert list(c.members(cluster)[:4]) == list(reps)
+
+
+def test_discarding_a_cluster_removes_exactly_its_members():
+    x, _ = _blobs()
+    c = kmeans_clusters(x, 3)
+    keep = c.keep_mask([1])
+    assert keep.sum() == len(x) - c.sizes[1] and not keep[c.labels == 1].any()
+    assert c.keep_mask([]).all()
+    with pytest.raises(ValueError, match="no such cluster"):
+        c.keep_mask([3])
+
+
+def test_same_seed_same_clusters():
+    x, _ = _blobs()
+    np.testing.assert_array_equal(kmeans_clusters(x, 4, seed=1).labels, kmeans_clusters(x, 4, seed=1).labels)
+
+
+@pytest.mark.parametrize("features, k, message", [
+    (np.zeros((5, 2)), 6, "exceed"),
+    (np.zeros((5, 2)), 0, "positive"),
+    (np.full((5, 2), np.nan), 2, "NaN"),
+    (np.zeros(5), 2, "2-D"),
+])
+def test_kmeans_bad_input(features, k, message):
+    with pytest.raises(ValueError, match=message):
+        kmeans_clusters(features, k)
+
+
+def _slices(n, seed):
+    """Made-up 'real' slices: a bright disc of varying size and texture on a zero background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:32, :32]
+    out = np.zeros((n, 32, 32))
+    for i in range(n):
+        r = rng.uniform(9, 12)
+        disc = (yy - 16) ** 2 + (xx - 16) ** 2 < r * r
+        texture = ndimage.gaussian_filter(rng.normal(size=(32, 32)), 1.5)
+        out[i] = disc * (1.0 + 0.3 * texture)
+    return out
+
+
+def test_pixel_statistics_match_numpy_in_chunks():
+    real = _slices(50, 1)
+    mean, std = pixel_statistics(real, chunk_size=7)
+    np.testing.assert_allclose(mean, real.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(std, real.std(axis=0), atol=1e-12)
+
+
+def test_norm_of_a_hand_computed_case():
+    real = np.stack([np.zeros((2, 2)), np.full((2, 2), 2.0)])  # mean 1, std 1 at every pixel
+    report = zscore_filter(np.full((1, 2, 2), 3.0), real, threshold=3.9)
+    assert report.norms[0] == pytest.approx(4.0)  # z = 2 at 4 pixels: sqrt(4 * 4)
+    assert report.n_discarded == 1
+    assert zscore_filter(np.full((1, 2, 2), 3.0), real, threshold=4.0).n_discarded == 0
+
+
+def test_keeps_real_like_images_and_discards_corrupted_ones():
+    real = _slices(300, 2)
+    rng = np.random.default_rng(3)
+    synthetic = _slices(40, 4)  # new draws of the same kind: must be kept
+    corrupted = {
+        5: synthetic[5] + rng.normal(scale=3.0, size=(32, 32)),       # heavy noise everywhere
+        12: np.ones((32, 32)),                                          # a white square
+        20: synthetic[20] + (np.arange(32) < 2)[None, :] * 0.5,         # stripe in the empty background
+        33: 1.0 - synthetic[33],                                        # inverted contrast
+    }
+    for i, img in corrupted.items():
+        synthetic[i] = img
+    report = zscore_filter(synthetic, real)  # the paper's threshold, 500
+    assert report.discarded.tolist() == sorted(corrupted)
+    assert report.n_discarded == 4 and report.fraction_discarded == pytest.approx(0.1)
+    assert report.keep.sum() == 36
+    assert report.real_fraction_over == 0.0
+    assert np.median(report.real_norms) < 100  # real-like images: about sqrt(32 * 32) = 32
+    assert "discarded 4 of 40" in report.summary()
+
+
+def test_zscore_bad_input():
+    real = _slices(5, 5)
+    with pytest.raises(ValueError, match="at least 2"):
+        zscore_filter(real, real[:1])
+    with pytest.raises(ValueError, match="threshold"):
+        zscore_filter(real, real, threshold=0)
+    with pytest.raises(ValueError, match=r"\(32, 32\)"):
+        zscore_filter(np.zeros((2, 16, 16)), real)
+    with pytest.raises(ValueError, match="NaN"):
+        zscore_filter(np.full((2, 32, 32), np.nan), real)
+    with pytest.raises(ValueError, match="at least 1"):
+        zscore_filter(np.zeros((0, 32, 32)), real)
