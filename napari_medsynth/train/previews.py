@@ -1,0 +1,43 @@
+"""Preview images as one picture: a grid for the napari layer and a PNG for headless runs."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def tile(images: np.ndarray, columns: int | None = None, gap: int = 1, fill: float = -1.0) -> np.ndarray:
+    """Arrange ``(N, H, W)`` images in a near-square grid separated by ``gap`` pixels of ``fill``."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise ValueError(f"expected a non-empty (N, H, W) stack of images, got shape {images.shape}")
+    n, h, w = images.shape
+    cols = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), fill, dtype=np.float32)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        grid[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = img
+    return grid
+
+
+def save_png(path: str | os.PathLike, images: np.ndarray) -> str:
+    """Write the tiled previews (values in [-1, 1]) as an 8-bit greyscale PNG, atomically."""
+    from matplotlib.image import imsave
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = np.clip((tile(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=path.parent)
+    os.close(fd)
+    try:
+        imsave(tmp, grid, cmap="gray", vmin=0, vmax=255)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return str(path)
