@@ -63,6 +63,9 @@ class TrainSettings:
     pattern: str = "*"
     #: Ask cuDNN for deterministic kernels (slower); CPU runs are deterministic anyway.
     deterministic: bool = False
+    #: CPU threads for torch's operators (None: torch's default, one per core). Process-wide;
+    #: a GUI leaves a core free so its event loop is not starved by spinning worker threads.
+    threads: int | None = None
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -71,6 +74,8 @@ class TrainSettings:
             raise ValueError(f"checkpoint interval must be at least 1 step, not {self.checkpoint_every}")
         if self.preview_every < 0:
             raise ValueError(f"preview interval must be 0 (never) or positive, not {self.preview_every}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, not {self.threads}")
         if self.seed < 0:
             raise ValueError(f"seed must be 0 or positive, not {self.seed}")
         if self.device not in DEVICE_CHOICES and not self.device.startswith("cuda:"):
@@ -140,6 +145,8 @@ class Trainer:
         ctx, device = ddp.DistContext(), None
         try:
             ctx = ddp.context_from_env()
+            if self.settings.threads is not None:
+                torch.set_num_threads(self.settings.threads)
             device = select_device(self.settings.device, ctx.local_rank)
             precision = Precision(self.settings.precision, device)
             if self.settings.deterministic and device.type == "cuda":
