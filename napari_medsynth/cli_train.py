@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="steps between preview PNGs in OUT/previews (0: none)")
     p.add_argument("--keep", type=int, default=5, metavar="K", help="checkpoints to keep (0: all; default 5)")
     p.add_argument("--batch-size", type=int, metavar="B", help="images per step and process (recipe default)")
+    p.add_argument("--threads", type=int, metavar="T", help="CPU threads for torch (default: one per core)")
     p.add_argument("--pattern", default="*", help="only dataset files matching this glob, e.g. '*_t1ce.nii.gz'")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a recipe setting, e.g. --set width=64 (repeatable)")
@@ -102,7 +103,7 @@ def _train(args) -> int:
     settings = TrainSettings(
         data_dir=args.data, out_dir=args.out, steps=args.steps, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every, device=args.device, precision=args.precision, seed=args.seed,
-        resume=args.resume, keep_checkpoints=args.keep, pattern=args.pattern)
+        resume=args.resume, keep_checkpoints=args.keep, pattern=args.pattern, threads=args.threads)
     trainer = Trainer(args.recipe, settings, overrides)
     if context_from_env().is_main:  # only rank 0 logs (and, inside the trainer, writes)
         trainer.add_listener(_Progress(args.out))
