@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from nibabel.orientations import (
     ornt_transform,
 )
 
+from .._atomic import atomic_path
 from .errors import NonFiniteVoxelsWarning, VolumeReadError, VolumeWriteError
 
 #: Orientation of the array axes of every volume the project hands out.
@@ -324,27 +324,9 @@ def _storage_dtype(arr: np.ndarray, kind: str) -> np.ndarray:
 def atomic_save(img, path: Path) -> None:
     """Write to a temporary file in the target folder, fsync, then rename over the target."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = ".nii.gz" if path.name.lower().endswith(".gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
-    os.close(fd)
     try:
-        nib.save(img, tmp)
-        with open(tmp, "rb+") as fh:
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, Exception):
-            raise VolumeWriteError(f"could not write {path}: {exc}") from exc
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # not every platform can fsync a directory
-        pass
+        with atomic_path(path, suffix=".tmp" + suffix) as tmp:
+            nib.save(img, str(tmp))
+    except Exception as exc:
+        raise VolumeWriteError(f"could not write {path}: {exc}") from exc

@@ -19,7 +19,6 @@ import json
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 from .. import __version__
+from .._atomic import atomic_write_bytes
 
 FORMAT = "napari-medsynth-checkpoint"
 FORMAT_VERSION = 1
@@ -65,31 +65,6 @@ def list_checkpoints(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
     found = list_checkpoints(out_dir)
     return found[-1][1] if found else None
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a fsync'ed temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # not every platform can fsync a folder
-        pass
 
 
 def remove_stale_temp_files(out_dir: str | os.PathLike) -> int:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .._atomic import atomic_path
 
 
 def tile(images: np.ndarray, columns: int | None = None, gap: int = 1, fill: float = -1.0) -> np.ndarray:
@@ -30,14 +31,7 @@ def save_png(path: str | os.PathLike, images: np.ndarray) -> str:
     from matplotlib.image import imsave
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     grid = np.clip((tile(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".tmp.png") as tmp:
         imsave(tmp, grid, cmap="gray", vmin=0, vmax=255)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return str(path)
