@@ -111,6 +111,8 @@ def _train(args) -> int:
     received: list[int] = []
 
     def on_signal(signum, frame):
+        if trainer.wait(0):  # already finished: nothing left to stop
+            return
         if received and signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: give up at once
         received.append(signum)
@@ -124,6 +126,12 @@ def _train(args) -> int:
     except MemoryError as exc:
         print(f"napari-medsynth train: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        from .train import latest_checkpoint
+
+        last = latest_checkpoint(args.out)
+        print(f"\naborted at step {trainer.step}; last checkpoint: {last or 'none'}", file=sys.stderr)
+        return 130
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
