@@ -28,10 +28,10 @@ def tile(images: np.ndarray, columns: int | None = None, gap: int = 1, fill: flo
 
 def save_png(path: str | os.PathLike, images: np.ndarray) -> str:
     """Write the tiled previews (values in [-1, 1]) as an 8-bit greyscale PNG, atomically."""
-    from matplotlib.image import imsave
+    from PIL import Image  # installed with matplotlib
 
     path = Path(path)
-    grid = np.clip((tile(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    grid = np.clip((tile(images) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
     with atomic_path(path, suffix=".tmp.png") as tmp:
-        imsave(tmp, grid, cmap="gray", vmin=0, vmax=255)
+        Image.fromarray(grid, mode="L").save(tmp, format="PNG")
     return str(path)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QSize, QTimer
 from qtpy.QtWidgets import QApplication, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..train import CheckpointEvent, DoneEvent, PauseEvent, PreviewEvent, StartEvent, StepEvent
@@ -36,6 +36,13 @@ POLL_MS = 200
 PLOT_EVERY_S = 1.0
 #: Seconds closing the viewer waits for the run to finish its step and write the checkpoint.
 CLOSE_WAIT_S = 120
+
+
+class _LossPlot(pg.PlotWidget):
+    """pyqtgraph asks for 640x480 by default, which would push the panel over napari's canvas."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, 200)
 
 
 class _RunHolder:
@@ -69,7 +76,8 @@ class TrainWidget(QWidget):
                                value=max(1, (os.cpu_count() or 1) - 1),
                                tooltip="torch operator threads; one core is left free to keep napari responsive")
         self.seed = SpinBox(label="Seed", min=0, max=2**31 - 1, value=0)
-        self.resume = CheckBox(text="Resume from the output folder's last checkpoint", value=False)
+        self.resume = CheckBox(text="Resume from last checkpoint", value=False,
+                               tooltip="continue the run whose checkpoints are in the output folder")
         self.form = Container(widgets=[self.recipe, self.data_dir, self.pattern, self.out_dir, self.steps,
                                        self.batch_size, self.checkpoint_every, self.preview_every, self.device,
                                        self.threads, self.seed, self.resume])
@@ -89,8 +97,8 @@ class TrainWidget(QWidget):
         self.progress.setFormat("step %v / %m")
         self.status = QLabel("Choose a dataset folder and an output folder, then Start.")
         self.status.setWordWrap(True)
-        self.plot = pg.PlotWidget(background="k")
-        self.plot.setMinimumHeight(160)
+        self.plot = _LossPlot(background="k")
+        self.plot.setMinimumHeight(140)
         self.plot.addLegend(offset=(-5, 5))
         self.plot.setLabel("bottom", "step")
         self.plot.setClipToView(True)
