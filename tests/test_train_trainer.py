@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 import time
 import weakref
 
 import pytest
 import torch
-from train_helpers import TINY, make_dataset, run_collect, settings
+from train_helpers import TINY, cli_env, make_dataset, run_collect, settings
 
 from napari_medsynth.train import (
     CheckpointError,
@@ -149,3 +151,29 @@ def test_networks_are_released_after_the_run(data, tmp_path):
     trainer.run()
     gc.collect()
     assert trainer.recipe is None and refs and refs[0]() is None
+
+
+def test_out_of_memory_becomes_a_clear_message(data, tmp_path, monkeypatch):
+    from napari_medsynth.train.recipes.dcgan import DCGANRecipe
+
+    def exhausted(self, batch):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(DCGANRecipe, "train_step", exhausted)
+    trainer = Trainer("dcgan", settings(data, tmp_path / "out"), TINY)
+    events = []
+    trainer.add_listener(events.append)
+    with pytest.raises(MemoryError, match="out of memory at step 1: reduce the batch size"):
+        trainer.run()
+    assert events[-1].reason == "error" and events[-1].error.startswith("out of memory at step 1")
+    assert list_checkpoints(tmp_path / "out") == []  # a failed state is not saved
+
+
+def test_engine_and_models_import_no_gui_toolkit():
+    code = ("import sys, napari_medsynth.train, napari_medsynth.train.recipes, napari_medsynth.models, "
+            "napari_medsynth.train.session\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('qtpy', 'PyQt5', 'PyQt6', 'PySide2', "
+            "'PySide6', 'napari', 'magicgui', 'vispy', 'pyqtgraph'))\n"
+            "assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
