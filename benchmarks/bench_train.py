@@ -48,7 +48,12 @@ def steps_per_second(data: Path, out: Path, device: str, steps: int, threads: in
     stamps: dict[int, float] = {}
     trainer = Trainer("dcgan", TrainSettings(str(data), str(out), steps=steps, checkpoint_every=10**9,
                                              preview_every=0, device=device, threads=threads))
-    trainer.add_listener(lambda e: stamps.__setitem__(e.step, time.perf_counter()) if isinstance(e, StepEvent) else None)
+
+    def stamp(event) -> None:
+        if isinstance(event, StepEvent):
+            stamps[event.step] = time.perf_counter()
+
+    trainer.add_listener(stamp)
     trainer.run()
     return (steps - warmup) / (stamps[steps] - stamps[warmup])
 

@@ -247,7 +247,8 @@ class Trainer:
                 if latest is not None and not self.settings.resume:
                     raise CheckpointError(
                         f"{self.settings.out_dir} already holds checkpoints of a run (newest: {latest.name}); "
-                        "continue it with resume (CLI: --resume), or choose an empty output folder so it is not overwritten")
+                        "continue it with resume (CLI: --resume), or choose an empty output folder so it is "
+                        "not overwritten")
                 if latest is not None:
                     state = load_checkpoint(latest)
                     if state.get("recipe") != self.recipe_class.name:
