@@ -79,7 +79,8 @@ def test_stop_from_another_thread_while_paused(data, tmp_path):
     while trainer.step < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     trainer.pause()
-    time.sleep(0.2)
+    while sum(isinstance(e, PauseEvent) and e.paused for e in events) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the step in progress finishes first
     paused_at = trainer.step
     time.sleep(0.3)
     assert trainer.step == paused_at  # no step runs while paused
