@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:
@@ -29,8 +30,9 @@ def fsync_dir(folder: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
-    """Create ``path`` atomically: ``write(tmp_path)`` fills a temporary sibling file.
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary sibling path to write to; on success it replaces ``path``.
 
     ``suffix`` ends the temporary name (some writers choose the format from the extension).
     On any error the temporary file is removed and the exception propagates unchanged.
@@ -40,7 +42,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)
+        yield Path(tmp)
         with open(tmp, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
@@ -50,7 +52,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
-    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
+    """Create ``path`` atomically: ``write(tmp_path)`` fills a temporary sibling file."""
+    with atomic_path(path, suffix=suffix) as tmp:
+        write(str(tmp))
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:

@@ -1,0 +1,138 @@
+"""Subcommand ``train``: run a recipe headless, on one process or under ``torchrun``.
+
+    napari-medsynth train dcgan --data slices/ --out runs/dcgan --steps 2000
+    torchrun --nproc_per_node 2 -m napari_medsynth.cli train dcgan --data slices/ --out runs/dcgan
+
+SIGINT (Ctrl-C) or SIGTERM (a batch scheduler's timeout) stops after the current step and writes
+a checkpoint; ``--resume`` continues from it. A second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a model recipe on a folder of images",
+        description="Train a model recipe on a folder of 2-D images (.npy (H,W)/(N,H,W) arrays or NIfTI "
+                    "volumes, sliced axially). Checkpoints and model cards go to OUT/checkpoints, preview "
+                    "grids to OUT/previews. Under torchrun the processes train together (DDP).")
+    p.add_argument("recipe", help="recipe name, e.g. dcgan")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (searched recursively)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder for checkpoints and previews")
+    p.add_argument("--steps", type=int, default=1000, metavar="N", help="train until this step (default 1000)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--checkpoint-every", type=int, default=500, metavar="N", help="steps between checkpoints")
+    p.add_argument("--preview-every", type=int, default=100, metavar="N",
+                   help="steps between preview PNGs in OUT/previews (0: none)")
+    p.add_argument("--keep", type=int, default=5, metavar="K", help="checkpoints to keep (0: all; default 5)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="images per step and process (recipe default)")
+    p.add_argument("--threads", type=int, metavar="T", help="CPU threads for torch (default: one per core)")
+    p.add_argument("--pattern", default="*", help="only dataset files matching this glob, e.g. '*_t1ce.nii.gz'")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a recipe setting, e.g. --set width=64 (repeatable)")
+    p.set_defaults(func=_train)
+
+
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+class _Progress:
+    """Rank 0's console output: a tqdm bar with the losses, checkpoint lines, preview PNGs."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = Path(out_dir)
+        self.bar = None
+
+    def __call__(self, event) -> None:
+        from tqdm import tqdm
+
+        from .train import events as ev
+        from .train.previews import save_png
+
+        if isinstance(event, ev.StartEvent):
+            what = "resuming at" if event.resumed else "starting at"
+            print(f"training on {event.device} ({event.precision}, {event.world_size} process(es)), "
+                  f"{event.n_images} images; {what} step {event.step} of {event.total_steps}",
+                  file=sys.stderr, flush=True)
+            self.bar = tqdm(total=event.total_steps, initial=event.step, unit="step", mininterval=0.5,
+                            file=sys.stderr, dynamic_ncols=True)
+        elif isinstance(event, ev.StepEvent) and self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in event.losses.items()}, refresh=False)
+            self.bar.update(event.step - self.bar.n)
+        elif isinstance(event, ev.PreviewEvent):
+            save_png(self.out_dir / "previews" / f"step_{event.step:08d}.png", event.images)
+        elif isinstance(event, ev.CheckpointEvent):
+            self._write(f"step {event.step}: saved {event.path} ({event.seconds:.2f} s)")
+        elif isinstance(event, ev.DoneEvent):
+            if self.bar is not None:
+                self.bar.close()
+            if event.reason != "error":
+                print(f"{event.reason} at step {event.step}; checkpoint: {event.checkpoint or 'none'}",
+                      file=sys.stderr, flush=True)
+
+    def _write(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr) if self.bar is not None else print(text, file=sys.stderr)
+
+
+def _train(args) -> int:
+    overrides = parse_settings(args.set)  # before the slow imports: a typo fails at once
+
+    from .train import Trainer, TrainSettings
+    from .train.distributed import context_from_env
+
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+    settings = TrainSettings(
+        data_dir=args.data, out_dir=args.out, steps=args.steps, checkpoint_every=args.checkpoint_every,
+        preview_every=args.preview_every, device=args.device, precision=args.precision, seed=args.seed,
+        resume=args.resume, keep_checkpoints=args.keep, pattern=args.pattern, threads=args.threads)
+    trainer = Trainer(args.recipe, settings, overrides)
+    if context_from_env().is_main:  # only rank 0 logs (and, inside the trainer, writes)
+        trainer.add_listener(_Progress(args.out))
+
+    received: list[int] = []
+
+    def on_signal(signum, frame):
+        if trainer.wait(0):  # already finished: nothing left to stop
+            return
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: give up at once
+        received.append(signum)
+        print(f"\n{signal.Signals(signum).name}: stopping after the current step and saving a checkpoint "
+              "(Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        trainer.stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        done = trainer.run()
+    except MemoryError as exc:
+        print(f"napari-medsynth train: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        from .train import latest_checkpoint
+
+        last = latest_checkpoint(args.out)
+        print(f"\naborted at step {trainer.step}; last checkpoint: {last or 'none'}", file=sys.stderr)
+        return 130
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 + received[0] if received and done.reason == "stopped" else 0

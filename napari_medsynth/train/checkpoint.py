@@ -1,0 +1,162 @@
+"""Checkpoints: plain state dicts written atomically, with a JSON model card beside each.
+
+Safety: files are read with ``torch.load(weights_only=True)``, which only rebuilds tensors and
+plain containers. A file holding any other pickled object (a function, a class instance: things
+that can run code while unpickling) is refused with :class:`CheckpointError` instead of loaded.
+
+Durability: a checkpoint is serialised in memory, written to a temporary file in the same folder,
+flushed and fsync'ed, then renamed over the final name. A run killed at any moment (SIGKILL, power
+loss) leaves either the previous complete checkpoint or the new complete one, never half a file.
+
+Layout: ``OUT/checkpoints/step_00001000.pt`` and ``step_00001000.json`` (the model card).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import re
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..io.atomic import atomic_write_bytes
+
+FORMAT = "napari-medsynth-checkpoint"
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^step_(\d{8,})\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the message says which file and why."""
+
+
+def checkpoint_dir(out_dir: str | os.PathLike) -> Path:
+    return Path(out_dir) / "checkpoints"
+
+
+def checkpoint_path(out_dir: str | os.PathLike, step: int) -> Path:
+    return checkpoint_dir(out_dir) / f"step_{step:08d}.pt"
+
+
+def card_path_for(path: str | os.PathLike) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def list_checkpoints(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """Complete checkpoints in ``OUT/checkpoints`` as (step, path), oldest first.
+
+    Temporary files of interrupted writes are dot-files and never match.
+    """
+    folder = checkpoint_dir(out_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return sorted(found)
+
+
+def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(out_dir)
+    return found[-1][1] if found else None
+
+
+def remove_stale_temp_files(out_dir: str | os.PathLike) -> int:
+    """Delete temporary files left by a run that was killed while writing; returns how many."""
+    folder = checkpoint_dir(out_dir)
+    stale = list(folder.glob(".step_*.tmp")) if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def model_card(payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The JSON description of a checkpoint: what was trained, on what, how far, with what."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "recipe": payload["recipe"],
+        "step": payload["step"],
+        "config": payload["config"],
+        "metrics": payload.get("metrics", {}),
+        "seed": payload.get("seed"),
+        "world_size": payload.get("world_size", 1),
+        "package_version": __version__,
+        "torch_version": torch.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], card: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``payload`` (state dicts, numbers, strings) and its model ``card`` atomically.
+
+    The card records the checkpoint's SHA-256 so a copied file can be checked against it.
+    """
+    path = Path(path)
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    card = {**card, "checkpoint": path.name, "checkpoint_sha256": hashlib.sha256(data).hexdigest()}
+    card_path = card_path_for(path)
+    atomic_write_bytes(card_path, (json.dumps(card, indent=2, default=str) + "\n").encode())
+    return path, card_path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`, refusing anything but plain data."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{path.name}: refused to load: the file contains a pickled Python object{what}, not just "
+            "tensors and numbers. Unpickling such objects can run arbitrary code, so only plain "
+            "state-dict checkpoints are accepted. Use checkpoints written by napari-medsynth, or "
+            "re-save a trusted file as a state dict."
+        ) from exc
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint; the file is truncated "
+                              f"or corrupt ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name}: a PyTorch file, but not a napari-medsynth training checkpoint")
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name}: written by a newer napari-medsynth (checkpoint format "
+                              f"{state['format_version']}, this version reads up to {FORMAT_VERSION}); upgrade")
+    return state
+
+
+def read_model_card(path: str | os.PathLike) -> dict[str, Any]:
+    """The model card of checkpoint ``path`` (or the card file itself)."""
+    card = card_path_for(path)
+    try:
+        return json.loads(card.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"no model card {card.name} beside the checkpoint") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{card.name}: the model card is not valid JSON ({exc})") from exc
+
+
+def prune_checkpoints(out_dir: str | os.PathLike, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest checkpoints (and their cards); ``keep <= 0`` keeps all."""
+    found = list_checkpoints(out_dir)
+    if keep <= 0 or len(found) <= keep:
+        return []
+    removed = []
+    for _, p in found[:-keep]:
+        p.unlink(missing_ok=True)
+        card_path_for(p).unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+

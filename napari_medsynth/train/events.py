@@ -1,0 +1,96 @@
+"""What a training run reports, as small immutable records.
+
+The trainer calls every listener with these events from the thread it runs in. Listeners must be
+quick and must not touch a GUI: a GUI hands them an :class:`EventQueue` and drains it from its own
+thread, which keeps Qt out of the engine and lets the GUI coalesce bursts of events.
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StartEvent:
+    """Training is about to run ``step + 1 .. total_steps`` (``resumed``: from a checkpoint)."""
+
+    step: int
+    total_steps: int
+    device: str
+    precision: str
+    world_size: int
+    n_images: int
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One optimisation step finished; ``losses`` are the recipe's scalars for that step."""
+
+    step: int
+    total_steps: int
+    losses: dict[str, float]
+    steps_per_s: float
+
+
+@dataclass(frozen=True)
+class PreviewEvent:
+    """Fixed-noise samples from the generator: ``images`` is ``(N, H, W)`` float32 in [-1, 1]."""
+
+    step: int
+    images: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CheckpointEvent:
+    """A checkpoint and its model card were written (atomically) in ``seconds``."""
+
+    step: int
+    path: str
+    card_path: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PauseEvent:
+    """The run was paused (``paused=True``) or continues (``paused=False``) before ``step + 1``."""
+
+    step: int
+    paused: bool
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    """The run ended. ``reason`` is "finished", "stopped" or "error" (then ``error`` says why)."""
+
+    step: int
+    reason: str
+    checkpoint: str | None = None
+    error: str | None = None
+
+
+Event = Union[StartEvent, StepEvent, PreviewEvent, CheckpointEvent, PauseEvent, DoneEvent]
+Listener = Callable[[Event], None]
+
+
+class EventQueue:
+    """A listener that stores events for another thread to collect with :meth:`drain`."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+
+    def __call__(self, event: Event) -> None:
+        self._queue.put(event)
+
+    def drain(self) -> list[Event]:
+        """All events received since the last call, oldest first; never blocks."""
+        events = []
+        while True:
+            try:
+                events.append(self._queue.get_nowait())
+            except queue.Empty:
+                return events

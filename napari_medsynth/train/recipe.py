@@ -1,0 +1,193 @@
+"""Recipes: what differs between models, so that one trainer can run them all.
+
+A recipe owns its networks and optimizers, defines one training step and how to draw previews,
+and names its dataset. Everything else (device, precision, seeding, schedule, checkpoints,
+stop/pause, DDP) belongs to :class:`~napari_medsynth.train.trainer.Trainer`.
+
+Recipes register under a short name with :func:`register_recipe`; the GUI lists
+:func:`list_recipes` and the CLI looks names up with :func:`get_recipe`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .device import Precision
+
+
+@dataclass
+class RecipeConfig:
+    """Settings every recipe has; recipes subclass this dataclass and add their own fields."""
+
+    batch_size: int = 16
+    image_size: int = 32
+    #: Number of fixed-noise images drawn for each preview.
+    preview_count: int = 16
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(cls: type[RecipeConfig], values: dict[str, Any]) -> RecipeConfig:
+    """Build ``cls`` from plain values (a model card, a checkpoint or ``KEY=VALUE`` strings).
+
+    Strings are converted to the field's type, so ``{"width": "8"}`` works; unknown keys are an
+    error that lists the valid ones, because a misspelt setting silently ignored ruins a run.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
+                         f"valid: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    converted = {}
+    for key, value in values.items():
+        kind = hints.get(key)
+        if isinstance(value, str) and kind in (int, float, bool):
+            try:
+                value = _parse_bool(value) if kind is bool else kind(value)
+            except ValueError:
+                raise ValueError(f"setting {key}={value!r} is not a valid {kind.__name__}") from None
+        elif kind is tuple or typing.get_origin(kind) is tuple:
+            value = tuple(value)
+        converted[key] = value
+    return cls(**converted)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+class Recipe:
+    """Base class. Subclasses set ``name``, ``config_class``, ``network_names`` and
+    ``optimizer_names`` and implement :meth:`build`, :meth:`make_dataset`, :meth:`train_step`
+    and :meth:`previews`.
+
+    Networks and optimizers are stored as attributes named in ``network_names`` /
+    ``optimizer_names``. Under DDP the trainer replaces each network attribute by its
+    ``DistributedDataParallel`` wrapper (:meth:`wrap_networks`); :meth:`network` always returns the
+    bare module, which is what checkpoints store and what previews use.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[RecipeConfig]] = RecipeConfig
+    network_names: ClassVar[tuple[str, ...]] = ()
+    optimizer_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: RecipeConfig, device: torch.device, precision: Precision, seed: int = 0):
+        self.config = config
+        self.device = device
+        self.precision = precision
+        self.seed = seed
+        self._bare: dict[str, nn.Module] = {}
+
+    # --- to implement -------------------------------------------------------------------------
+    def build(self) -> None:
+        """Create the networks (on ``self.device``) and optimizers as named attributes."""
+        raise NotImplementedError
+
+    def make_dataset(self, data_dir: str, pattern: str = "*"):
+        """The dataset this recipe trains on: an object with ``__len__``, ``fingerprint``,
+        ``describe()`` and ``batch(items) -> Tensor`` (see :class:`~.data.SliceDataset`)."""
+        raise NotImplementedError
+
+    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        """One optimisation step of every network; returns its losses as Python floats."""
+        raise NotImplementedError
+
+    def previews(self) -> np.ndarray:
+        """Images from fixed inputs as ``(N, H, W)`` float32 in [-1, 1].
+
+        Must not draw from the global random generators: previews are made at arbitrary times
+        (GUI refresh) and must not change the training trajectory or break exact resume.
+        """
+        raise NotImplementedError
+
+    def extra_state(self) -> dict[str, Any]:
+        """Recipe state beyond networks and optimizers (tensors, numbers, strings only)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
+    # --- provided -----------------------------------------------------------------------------
+    def network(self, name: str) -> nn.Module:
+        """The bare (unwrapped) network ``name``."""
+        return self._bare[name] if name in self._bare else getattr(self, name)
+
+    def wrap_networks(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        for name in self.network_names:
+            module = getattr(self, name)
+            self._bare[name] = module
+            setattr(self, name, wrap(module))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "networks": {n: self.network(n).state_dict() for n in self.network_names},
+            "optimizers": {n: getattr(self, n).state_dict() for n in self.optimizer_names},
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        nets, opts = state.get("networks", {}), state.get("optimizers", {})
+        missing = [n for n in self.network_names if n not in nets] + \
+                  [n for n in self.optimizer_names if n not in opts]
+        if missing:
+            raise ValueError(f"the checkpoint lacks {', '.join(missing)} needed by recipe {self.name!r}")
+        for n in self.network_names:
+            self.network(n).load_state_dict(nets[n])
+        for n in self.optimizer_names:
+            getattr(self, n).load_state_dict(opts[n])
+        self.load_extra_state(state.get("extra", {}))
+
+    def release(self) -> None:
+        """Drop networks and optimizers so their (GPU) memory can be freed after a run."""
+        for n in (*self.network_names, *self.optimizer_names):
+            if hasattr(self, n):
+                setattr(self, n, None)
+        self._bare.clear()
+
+
+_REGISTRY: dict[str, type[Recipe]] = {}
+
+
+def register_recipe(name: str) -> Callable[[type[Recipe]], type[Recipe]]:
+    """Class decorator: make a recipe available to the trainer, CLI and GUI under ``name``."""
+
+    def deco(cls: type[Recipe]) -> type[Recipe]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"a recipe named {name!r} is already registered ({_REGISTRY[name].__qualname__})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_builtin_recipes() -> None:
+    from . import recipes  # noqa: F401  (importing registers them)
+
+
+def list_recipes() -> list[str]:
+    _load_builtin_recipes()
+    return sorted(_REGISTRY)
+
+
+def get_recipe(name: str) -> type[Recipe]:
+    _load_builtin_recipes()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown recipe {name!r}; available: {', '.join(sorted(_REGISTRY)) or 'none'}") from None

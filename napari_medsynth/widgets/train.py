@@ -1,0 +1,267 @@
+"""Train panel: pick a recipe and a dataset folder, start/pause/stop, watch losses and previews.
+
+A thin view over :mod:`napari_medsynth.train`: the run lives in a background thread
+(:class:`~napari_medsynth.train.session.BackgroundRun`); a QTimer drains its events every
+``POLL_MS`` and updates the progress bar, the loss plot and the preview layer. Closing the panel
+or the viewer stops the run after its current step and saves a checkpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyqtgraph as pg
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
+from qtpy.QtCore import QSize, QTimer
+from qtpy.QtWidgets import QApplication, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from ..train import CheckpointEvent, DoneEvent, PauseEvent, PreviewEvent, StartEvent, StepEvent
+from ..train import Trainer, TrainSettings, get_recipe, list_recipes
+from ..train.device import DEVICE_CHOICES
+from ..train.previews import tile
+from ..train.session import BackgroundRun, LossHistory
+
+if TYPE_CHECKING:
+    import napari
+
+PREVIEW_LAYER = "Training preview"
+#: How often the panel collects events and redraws. Each redraw competes with training for the
+#: GIL and the CPU, so 5 per second keeps napari's event loop free most of the time.
+POLL_MS = 200
+#: The loss plot is the most expensive redraw; once a second is enough to follow a run.
+PLOT_EVERY_S = 1.0
+#: Seconds closing the viewer waits for the run to finish its step and write the checkpoint.
+CLOSE_WAIT_S = 120
+
+
+class _LossPlot(pg.PlotWidget):
+    """pyqtgraph asks for 640x480 by default, which would push the panel over napari's canvas."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, 200)
+
+
+class _RunHolder:
+    """The current run, reachable from shutdown hooks that must not keep the widget alive."""
+
+    def __init__(self) -> None:
+        self.run: BackgroundRun | None = None
+
+    def shutdown(self, *_args) -> None:
+        if self.run is not None and self.run.running:
+            self.run.stop(wait=CLOSE_WAIT_S)
+
+
+class TrainWidget(QWidget):
+    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.recipe = ComboBox(label="Recipe", choices=list_recipes())
+        self.data_dir = FileEdit(label="Dataset folder", mode="d", nullable=True,
+                                 tooltip=".npy images (H,W)/(N,H,W) or NIfTI volumes, searched recursively")
+        self.pattern = LineEdit(label="File pattern", value="*", tooltip="e.g. *_t1ce.nii.gz")
+        self.out_dir = FileEdit(label="Output folder", mode="d", nullable=True,
+                                tooltip="checkpoints and model cards go to OUTPUT/checkpoints")
+        self.steps = SpinBox(label="Steps", min=1, max=100_000_000, value=2000)
+        self.batch_size = SpinBox(label="Batch size", min=1, max=4096)
+        self.checkpoint_every = SpinBox(label="Checkpoint every", min=1, max=100_000_000, value=500)
+        self.preview_every = SpinBox(label="Preview every", min=0, max=100_000_000, value=50,
+                                     tooltip="steps between preview images (0: none)")
+        self.device = ComboBox(label="Device", choices=list(DEVICE_CHOICES), value="auto")
+        self.threads = SpinBox(label="CPU threads", min=1, max=os.cpu_count() or 1,
+                               value=max(1, (os.cpu_count() or 1) - 1),
+                               tooltip="torch operator threads; one core is left free to keep napari responsive")
+        self.seed = SpinBox(label="Seed", min=0, max=2**31 - 1, value=0)
+        self.resume = CheckBox(text="Resume from last checkpoint", value=False,
+                               tooltip="continue the run whose checkpoints are in the output folder")
+        self.form = Container(widgets=[self.recipe, self.data_dir, self.pattern, self.out_dir, self.steps,
+                                       self.batch_size, self.checkpoint_every, self.preview_every, self.device,
+                                       self.threads, self.seed, self.resume])
+        self.recipe.changed.connect(self._recipe_defaults)
+        self._recipe_defaults()
+
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        self.progress = QProgressBar()
+        self.progress.setFormat("step %v / %m")
+        self.status = QLabel("Choose a dataset folder and an output folder, then Start.")
+        self.status.setWordWrap(True)
+        self.plot = _LossPlot(background="k")
+        self.plot.setMinimumHeight(140)
+        self.plot.addLegend(offset=(-5, 5))
+        self.plot.setLabel("bottom", "step")
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self._curves: dict[str, pg.PlotDataItem] = {}
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form.native)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot, 1)
+
+        self.history = LossHistory()
+        self._plotted_at = 0.0
+        self._holder = _RunHolder()
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        # Stop the run when the panel or the application goes away. The hooks reach the run
+        # through the holder only, so they do not keep this widget (and the viewer) alive.
+        shutdown = functools.partial(_RunHolder.shutdown, self._holder)
+        self.destroyed.connect(shutdown)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(shutdown)
+            self.destroyed.connect(functools.partial(_disconnect, app.aboutToQuit, shutdown))
+        self._set_running(False)
+
+    # --- actions ------------------------------------------------------------------------------
+    @property
+    def run(self) -> BackgroundRun | None:
+        return self._holder.run
+
+    def start(self) -> None:
+        if self.run is not None and self.run.running:
+            return
+        if self.data_dir.value is None or self.out_dir.value is None:
+            self._message("Choose a dataset folder and an output folder first.", error=True)
+            return
+        settings = TrainSettings(
+            data_dir=str(self.data_dir.value), out_dir=str(self.out_dir.value), steps=self.steps.value,
+            checkpoint_every=self.checkpoint_every.value, preview_every=self.preview_every.value,
+            device=self.device.value, seed=self.seed.value, resume=self.resume.value, threads=self.threads.value,
+            pattern=self.pattern.value or "*")
+        try:
+            trainer = Trainer(self.recipe.value, settings, {"batch_size": self.batch_size.value})
+        except ValueError as exc:
+            self._message(str(exc), error=True)
+            return
+        self.history.clear()
+        for curve in self._curves.values():
+            curve.setData([], [])
+        self._prepare_preview_layer()
+        self._holder.run = BackgroundRun(trainer).start()
+        self._message("Loading the dataset…")
+        self._set_running(True)
+        self._timer.start()
+
+    def toggle_pause(self) -> None:
+        if self.run is None or not self.run.running:
+            return
+        if self.run.trainer.paused:
+            self.run.unpause()
+        else:
+            self.run.pause()
+        self.pause_button.setText("Resume" if self.run.trainer.paused else "Pause")
+
+    def stop(self) -> None:
+        if self.run is not None and self.run.running:
+            self.run.stop()
+            self._message("Stopping after the current step…")
+            self.stop_button.setEnabled(False)
+
+    # --- view updates ---------------------------------------------------------------------------
+    def _poll(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        events = run.drain()
+        for e in events:  # in order: the status line ends up describing the newest event
+            if isinstance(e, StepEvent):
+                self.history.add(e)
+                losses = "  ".join(f"{k} {v:.3g}" for k, v in e.losses.items())
+                self._message(f"Step {e.step}/{e.total_steps} · {e.steps_per_s:.1f} steps/s · {losses}")
+            elif isinstance(e, StartEvent):
+                self.progress.setRange(0, e.total_steps)
+                self.progress.setValue(e.step)
+                verb = "Resumed" if e.resumed else "Training"
+                self._message(f"{verb} on {e.device} ({e.precision}), {e.n_images} images.")
+            elif isinstance(e, PauseEvent):
+                self._message(f"Paused before step {e.step + 1}." if e.paused else "Running.")
+            elif isinstance(e, CheckpointEvent):
+                self._message(f"Saved checkpoint at step {e.step}: {e.path}")
+            elif isinstance(e, DoneEvent):
+                self._finish(e)
+        steps = [e for e in events if isinstance(e, StepEvent)]
+        if steps:  # redraw once per poll, however many steps arrived
+            self.progress.setValue(steps[-1].step)
+        now = time.monotonic()
+        finished = any(isinstance(e, DoneEvent) for e in events)
+        if (steps and now - self._plotted_at >= PLOT_EVERY_S) or finished:
+            self._update_plot()
+            self._plotted_at = now
+        previews = [e for e in events if isinstance(e, PreviewEvent)]
+        if previews:  # only the newest matters
+            self._show_preview(previews[-1])
+        if not events and not run.running:  # the thread has ended and everything is shown
+            self._timer.stop()
+            self._set_running(False)
+
+    def _update_plot(self) -> None:
+        for i, (name, values) in enumerate(self.history.values.items()):
+            if name not in self._curves:
+                self._curves[name] = self.plot.plot(pen=pg.mkPen(pg.intColor(i, hues=6), width=1), name=name)
+            self._curves[name].setData(self.history.steps, values)
+
+    def _prepare_preview_layer(self) -> None:
+        """Create the preview layer now, blank: adding a layer costs napari a few hundred ms of
+        GL setup, better spent when Start is clicked than as a freeze in the middle of training."""
+        if self.preview_every.value == 0 or PREVIEW_LAYER in self.viewer.layers:
+            return
+        config = get_recipe(self.recipe.value).config_class()
+        blank = tile(np.full((config.preview_count, config.image_size, config.image_size), -1.0, np.float32))
+        self.viewer.add_image(blank, name=PREVIEW_LAYER, colormap="gray", contrast_limits=(-1.0, 1.0))
+
+    def _show_preview(self, event: PreviewEvent) -> None:
+        grid = tile(event.images)
+        if PREVIEW_LAYER in self.viewer.layers:
+            layer = self.viewer.layers[PREVIEW_LAYER]
+            layer.data = grid
+        else:
+            layer = self.viewer.add_image(grid, name=PREVIEW_LAYER, colormap="gray", contrast_limits=(-1.0, 1.0))
+        layer.metadata["medsynth_training_step"] = event.step
+
+    def _finish(self, event: DoneEvent) -> None:
+        self._set_running(False)
+        if event.reason == "error":
+            self._message(f"Training failed: {event.error}", error=True)
+        else:
+            where = f" Checkpoint: {event.checkpoint}" if event.checkpoint else ""
+            self._message(f"Training {event.reason} at step {event.step}.{where}")
+
+    def _set_running(self, running: bool) -> None:
+        self.form.enabled = not running
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.pause_button.setText("Pause")
+
+    def _message(self, text: str, error: bool = False) -> None:
+        style = "color: #ff6b6b;" if error else ""
+        if self.status.styleSheet() != style:
+            self.status.setStyleSheet(style)
+        if self.status.text() != text:
+            self.status.setText(text)
+
+    def _recipe_defaults(self, *_args) -> None:
+        self.batch_size.value = get_recipe(self.recipe.value).config_class().batch_size
+
+
+def _disconnect(signal, slot, *_args) -> None:
+    try:
+        signal.disconnect(slot)
+    except (TypeError, RuntimeError):
+        pass

@@ -1,0 +1,107 @@
+"""The Train panel drives the engine from napari without blocking it."""
+
+from __future__ import annotations
+
+import pytest
+from qtpy.QtCore import Qt
+from train_helpers import TINY, make_dataset
+
+from napari_medsynth.train import Trainer, latest_checkpoint, load_checkpoint
+from napari_medsynth.widgets.train import PREVIEW_LAYER, TrainWidget
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+def _tiny_trainer(recipe, settings, overrides):
+    """What the panel builds, with the tiny network so that steps take milliseconds."""
+    return Trainer(recipe, settings, {**TINY, **overrides})
+
+
+@pytest.fixture
+def panel(make_napari_viewer, tmp_path, monkeypatch):
+    monkeypatch.setattr("napari_medsynth.widgets.train.Trainer", _tiny_trainer)
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    widget.data_dir.value = make_dataset(tmp_path / "data")
+    widget.out_dir.value = tmp_path / "out"
+    widget.batch_size.value = TINY["batch_size"]
+    widget.preview_every.value = 2
+    widget.device.value = "cpu"
+    yield viewer, widget
+    if widget.run is not None:
+        widget.run.stop(wait=60)
+
+
+def test_start_shows_progress_plot_and_preview_then_stop_saves(panel, qtbot, tmp_path):
+    viewer, w = panel
+    w.steps.value = 100_000
+    w.checkpoint_every.value = 100_000
+    qtbot.mouseClick(w.start_button, LEFT)
+    assert not w.start_button.isEnabled() and w.stop_button.isEnabled() and not w.form.enabled
+    qtbot.waitUntil(lambda: w.progress.value() >= 3, timeout=60_000)
+    qtbot.waitUntil(lambda: PREVIEW_LAYER in viewer.layers, timeout=30_000)
+    layer = viewer.layers[PREVIEW_LAYER]
+    assert layer.data.ndim == 2 and layer.data.shape[0] > 32  # a grid of 32x32 previews
+    first = layer.metadata["medsynth_training_step"]
+    qtbot.waitUntil(lambda: layer.metadata["medsynth_training_step"] > first, timeout=30_000)  # it updates
+    assert set(w._curves) == {"loss_d", "loss_g", "d_real", "d_fake"}
+    assert len(w._curves["loss_g"].getData()[0]) >= 3
+    assert "steps/s" in w.status.text() or "checkpoint" in w.status.text().lower()
+
+    qtbot.mouseClick(w.stop_button, LEFT)
+    qtbot.waitUntil(lambda: w.start_button.isEnabled(), timeout=60_000)
+    assert "Training stopped at step" in w.status.text()
+    ckpt = latest_checkpoint(tmp_path / "out")
+    assert ckpt is not None and load_checkpoint(ckpt)["step"] == w.run.trainer.result.step >= 3
+    assert str(ckpt) in w.status.text()
+
+
+def test_pause_and_resume_buttons(panel, qtbot):
+    viewer, w = panel
+    w.steps.value = 100_000
+    qtbot.mouseClick(w.start_button, LEFT)
+    qtbot.waitUntil(lambda: w.progress.value() >= 1, timeout=60_000)
+    qtbot.mouseClick(w.pause_button, LEFT)
+    assert w.pause_button.text() == "Resume"
+    qtbot.waitUntil(lambda: w.status.text().startswith("Paused before step"), timeout=30_000)
+    held = w.progress.value()
+    qtbot.wait(300)
+    assert w.progress.value() == held
+    qtbot.mouseClick(w.pause_button, LEFT)
+    assert w.pause_button.text() == "Pause"
+    qtbot.waitUntil(lambda: w.progress.value() > held, timeout=30_000)
+    qtbot.mouseClick(w.stop_button, LEFT)
+    qtbot.waitUntil(lambda: w.start_button.isEnabled(), timeout=60_000)
+
+
+def test_bad_folder_is_a_message_not_a_crash(panel, qtbot, tmp_path):
+    viewer, w = panel
+    (tmp_path / "empty").mkdir()
+    w.data_dir.value = tmp_path / "empty"
+    qtbot.mouseClick(w.start_button, LEFT)
+    qtbot.waitUntil(lambda: w.start_button.isEnabled(), timeout=60_000)
+    assert w.status.text().startswith("Training failed: no training images")
+    w.data_dir.value = None
+    qtbot.mouseClick(w.start_button, LEFT)
+    assert "Choose a dataset folder" in w.status.text()
+
+
+def test_closing_the_viewer_stops_training_and_saves(panel, qtbot, tmp_path):
+    viewer, w = panel
+    w.steps.value = 100_000
+    w.checkpoint_every.value = 100_000
+    qtbot.mouseClick(w.start_button, LEFT)
+    qtbot.waitUntil(lambda: w.progress.value() >= 2, timeout=60_000)
+    run = w.run
+    viewer.close()
+    qtbot.waitUntil(lambda: not run.running, timeout=60_000)
+    assert run.trainer.result.reason == "stopped"
+    assert load_checkpoint(latest_checkpoint(tmp_path / "out"))["step"] == run.trainer.result.step >= 2
+
+
+def test_train_panel_is_in_the_plugin_manifest(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", "Train")
+    assert isinstance(widget, TrainWidget) and "dcgan" in widget.recipe.choices
+    assert widget.batch_size.value == 16  # the recipe's default
