@@ -15,17 +15,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
 from napari_medsynth.io import read_case, read_volume, write_volume
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _timed(fn, repeats=5):
@@ -72,7 +63,7 @@ def main() -> None:
         rows.append((f"read sample case folder {case.name} (3 volumes)", t_case, _peak_mib(lambda: read_case(case))))
     except FileNotFoundError:
         pass
-    print(f"Machine: {_cpu_name()}, {platform.machine()}, Python {platform.python_version()}, "
+    print(f"Machine: {cpu_name()}, {platform.machine()}, Python {platform.python_version()}, "
           f"nibabel {nib.__version__}, numpy {np.__version__}")
     print()
     print("| operation | median time (s) | peak Python memory (MiB) |")

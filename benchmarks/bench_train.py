@@ -28,6 +28,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
 from napari_medsynth.train import StepEvent, Trainer, TrainSettings, load_checkpoint  # noqa: E402
 from napari_medsynth.train.checkpoint import checkpoint_path, model_card, save_checkpoint  # noqa: E402
 
@@ -125,16 +126,6 @@ def event_loop_stall(data: Path, out: Path, seconds: float, threads: int) -> tup
     widget.run.stop(wait=60)
     viewer.close()
     return max(idle), max(busy), float(np.percentile(busy, 99)), steps
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

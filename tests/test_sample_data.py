@@ -63,7 +63,7 @@ def test_app_opens_sample_case_with_docked_widgets(qtbot):
     viewer = launch(run=False)
     try:
         assert "MSYN-001_t1ce" in [layer.name for layer in viewer.layers]
-        docked = viewer.window._dock_widgets.keys()
+        docked = viewer.window.dock_widgets.keys()
         for name in DEFAULT_WIDGETS:
             assert any(name in key for key in docked), docked
         # the axial slider starts on the slice with the most tumor
