@@ -178,3 +178,23 @@ def test_engine_and_models_import_no_gui_toolkit():
             "assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_incomplete_recipe_is_refused_when_created():
+    import pytest
+    import torch
+
+    from napari_medsynth.train.recipe import Recipe
+
+    class NoStep(Recipe):
+        def build(self):
+            pass
+
+        def make_dataset(self, data_dir, pattern="*"):
+            return None
+
+        def previews(self):
+            return None
+
+    with pytest.raises(TypeError, match="train_step"):
+        NoStep(NoStep.config_class(), torch.device("cpu"), None)

@@ -10,6 +10,7 @@ Recipes register under a short name with :func:`register_recipe`; the GUI lists
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import typing
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(text)
 
 
-class Recipe:
+class Recipe(abc.ABC):
     """Base class. Subclasses set ``name``, ``config_class``, ``network_names`` and
     ``optimizer_names`` and implement :meth:`build`, :meth:`make_dataset`, :meth:`train_step`
     and :meth:`previews`.
@@ -94,26 +95,26 @@ class Recipe:
         self._bare: dict[str, nn.Module] = {}
 
     # --- to implement -------------------------------------------------------------------------
+    @abc.abstractmethod
     def build(self) -> None:
         """Create the networks (on ``self.device``) and optimizers as named attributes."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def make_dataset(self, data_dir: str, pattern: str = "*"):
         """The dataset this recipe trains on: an object with ``__len__``, ``fingerprint``,
         ``describe()`` and ``batch(items) -> Tensor`` (see :class:`~.data.SliceDataset`)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
         """One optimisation step of every network; returns its losses as Python floats."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def previews(self) -> np.ndarray:
         """Images from fixed inputs as ``(N, H, W)`` float32 in [-1, 1].
 
         Must not draw from the global random generators: previews are made at arbitrary times
         (GUI refresh) and must not change the training trajectory or break exact resume.
         """
-        raise NotImplementedError
 
     def extra_state(self) -> dict[str, Any]:
         """Recipe state beyond networks and optimizers (tensors, numbers, strings only)."""
