@@ -12,11 +12,12 @@ Choices, and why:
   form one component, and one crop per slice keeps (patient, slice) a unique key. Satellite
   lesions in the same slice are dropped. Slices whose largest component is smaller than
   ``settings.min_tumor_pixels`` are skipped and counted.
-* **Isotropic in-plane grid**: every axial slice is resampled to the finer of its two in-plane
-  voxel sizes before anything is measured or cropped, so an anisotropic file (e.g. 0.5 x 1 mm)
-  gives the same round tumor, the same size and the same orientation as an isotropic one.
-  ``min_tumor_pixels`` and ``area_px`` count pixels of that grid. The stored ``bbox`` is the
-  tumor component's tight box in the *original* slice's voxel indices.
+* **A 1 mm in-plane grid**: every axial slice is resampled to 1 x 1 mm pixels (BraTS' grid, so
+  BraTS files are untouched) before anything is measured or cropped. An anisotropic file (e.g.
+  0.5 x 1.25 mm) then gives the same round tumor, the same crop framing, size and orientation
+  as an isotropic one, and ``margin``, ``min_tumor_pixels`` and ``area_px`` mean millimetres and
+  square millimetres whatever the scanner. The stored ``bbox`` is the tumor component's tight
+  box in the *original* slice's voxel indices.
 * **BTC is the resized tumor mask** (linear interpolation, threshold 0.5). The paper thresholds
   the TC; with a mask at hand thresholding would drop dark necrosis inside the tumor. TC is the
   resized image multiplied by the BTC, so TC > 0 only where BTC = 1.
@@ -48,6 +49,9 @@ from .dataset import CropDataset, CropDatasetError, CropRecord, CropSettings, Ph
 #: A tumor-free slice becomes a PHI when its brain area is at least this fraction of the
 #: largest brain area of the volume.
 MIN_BRAIN_FRACTION = 0.25
+
+#: In-plane pixel size (mm) of the grid every slice is resampled to before cropping.
+GRID_MM = 1.0
 
 _EIGHT = np.ones((3, 3), bool)
 
@@ -90,14 +94,13 @@ class AddSummary:
 
 # --- geometry helpers ------------------------------------------------------------------------
 def _inplane_zoom(spacing: Sequence[float] | None) -> tuple[float, float]:
-    """Zoom factors (rows, cols) that bring a slice to isotropic pixels of the finer spacing."""
+    """Zoom factors (rows, cols) that bring a slice to :data:`GRID_MM` pixels (None: already there)."""
     if spacing is None:
         return 1.0, 1.0
     sy, sx = float(spacing[-2]), float(spacing[-1])
-    if sy <= 0 or sx <= 0:
+    if not (sy > 0 and sx > 0):
         raise ValueError(f"voxel sizes must be positive (got {spacing})")
-    t = min(sy, sx)
-    return sy / t, sx / t
+    return sy / GRID_MM, sx / GRID_MM
 
 
 def _to_iso(slice2d: np.ndarray, zoom: tuple[float, float], binary: bool) -> np.ndarray:
@@ -106,7 +109,8 @@ def _to_iso(slice2d: np.ndarray, zoom: tuple[float, float], binary: bool) -> np.
     shape = (max(1, round(slice2d.shape[0] * zoom[0])), max(1, round(slice2d.shape[1] * zoom[1])))
     if binary:
         return resize(slice2d.astype(np.float32), shape, order=1, anti_aliasing=False) >= 0.5
-    return resize(slice2d.astype(np.float32), shape, order=1, anti_aliasing=False).astype(np.float32)
+    shrink = min(zoom) < 1.0
+    return resize(slice2d.astype(np.float32), shape, order=1, anti_aliasing=shrink).astype(np.float32)
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -173,7 +177,8 @@ def extract_patient(image: np.ndarray, labels: np.ndarray | None, settings: Crop
 
     ``image`` and ``labels`` are (Z, Y, X) arrays in display orientation (axis 0 = axial slice).
     ``labels=None`` means a tumor-free volume: it contributes only PHI. ``spacing`` is the voxel
-    size along the three axes (mm); only the in-plane pair matters (see the module docstring).
+    size along the three axes (mm); only the in-plane pair matters (see the module docstring),
+    None means 1 mm pixels.
     Unpack the result as ``tc, btc, crops, phi, phi_mask, phi_records``.
     """
     s = settings or CropSettings()
@@ -231,7 +236,7 @@ def extract_patient(image: np.ndarray, labels: np.ndarray | None, settings: Crop
 
 def _crop_record(patient: str, klass: str, z: int, comp_orig: np.ndarray, comp: np.ndarray,
                  brain: np.ndarray) -> CropRecord:
-    """Attributes of one tumor component, measured on the isotropic grid."""
+    """Attributes of one tumor component, measured on the 1 mm grid."""
     rows, cols = np.nonzero(comp_orig)
     bbox = (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
     br_rows, br_cols = np.nonzero(brain)
