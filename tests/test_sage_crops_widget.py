@@ -103,7 +103,7 @@ def test_add_to_dataset_runs_in_background_and_shows_the_dataset(panel, qtbot, t
     assert ds.patient_ids() == ["MSYN-001"] and ds.tc.shape[1:] == (32, 32) and ds.phi.shape[1:] == (64, 64)
     assert {r.klass for r in ds.crops} == {"mutated"} and min(r.area_px for r in ds.crops) >= 100
     assert ds.patients["MSYN-001"]["image"].endswith("MSYN-001_t1ce.nii.gz")
-    assert f"1 patients (mutated), {len(ds)} tumor crops, {len(ds.phi)} tumor-free slices" in w.counts.text()
+    assert f"1 patient (mutated), {len(ds)} tumor crops, {len(ds.phi)} tumor-free slices" in w.counts.text()
     shown = [t for t in w.thumbs if t.pixmap() is not None and not t.pixmap().isNull()]
     assert len(shown) == len(w.thumbs)
     assert "MSYN-001" in w.status.text() and f"{len(ds)} tumor crops" in w.status.text()

@@ -89,7 +89,11 @@ class AddSummary:
     def line(self) -> str:
         skipped = f", {self.skipped_small} tumor slice(s) below the size threshold skipped" if self.skipped_small else ""
         return (f"{self.patient} ({self.klass}): {self.n_crops} tumor crops, {self.n_phi} tumor-free slices{skipped}; "
-                f"dataset now {self.total_patients} patients, {self.total_crops} crops, {self.total_phi} tumor-free slices")
+                f"dataset now {_plural(self.total_patients, 'patient')}, {self.total_crops} crops, {self.total_phi} tumor-free slices")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 # --- geometry helpers ------------------------------------------------------------------------

@@ -326,7 +326,8 @@ class TumorCropsWidget(QWidget):
         except ValueError as exc:
             return self._message(str(exc), error=True)
         classes = sorted({str(p.get("class")) for p in ds.patients.values()})
-        self.counts.setText(f"<b>{Path(folder).name}</b>: {len(ds.patients)} patients ({', '.join(classes)}), "
+        self.counts.setText(f"<b>{Path(folder).name}</b>: {len(ds.patients)} patient{'' if len(ds.patients) == 1 else 's'} "
+                            f"({', '.join(classes)}), "
                             f"{len(ds)} tumor crops, {len(ds.phi)} tumor-free slices")
         idx = ds.crop_indices([patient]) if patient else np.arange(len(ds))
         if len(idx) == 0:
