@@ -37,7 +37,6 @@ def main() -> None:
     print(f"volume {img.data.shape}, voxel {img.spacing} mm")
     t, width = timed(lambda: robust_range(img.data), 3)
     print(f"robust_range (once per image):        {t * 1000:7.1f} ms")
-    seed = tuple(int(v) for v in np.argwhere(seg == 4).mean(0).round())
     enh = np.argwhere(seg == 4)
     seed = tuple(enh[np.argmin(((enh - enh.mean(0)) ** 2).sum(1))])
     for mode, radius in (("2d", 40), ("3d", 25), ("3d", 40)):
