@@ -63,3 +63,18 @@ def test_napari_open_and_save_roundtrip(make_napari_viewer, tmp_path, brats_case
     a, b = nib.load(folder / "BraTS_0001_seg.nii.gz"), nib.load(out)
     np.testing.assert_array_equal(np.asanyarray(b.dataobj), np.asanyarray(a.dataobj))
     np.testing.assert_array_equal(b.affine, a.affine)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    """Atomic writes go through a private temporary file; the result must not stay private."""
+    import os
+    import stat
+
+    from napari_medsynth.io.atomic import atomic_write_text
+
+    mask = os.umask(0)
+    os.umask(mask)
+    path = atomic_write_text(tmp_path / "note.txt", "hello")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode == 0o666 & ~mask
+    assert mode & stat.S_IRGRP  # readable by colleagues under the usual umask (022 / 002)

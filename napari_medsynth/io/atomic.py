@@ -16,6 +16,16 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import: os.umask can only be read by setting it, which is not thread-safe.
+_UMASK = _read_umask()
+
+
 def fsync_dir(folder: str | os.PathLike) -> None:
     """Flush a folder's entries (new or renamed files) to disk; a no-op where unsupported."""
     try:
@@ -41,6 +51,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    # mkstemp creates the file private (0600); give it the permissions an ordinary open() would,
+    # so a colleague (or a reader-study machine) can read what was written.
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as fh:
