@@ -95,8 +95,13 @@ def test_truncated_and_foreign_files(tmp_path):
     save_checkpoint(path, _payload(3), model_card(_payload(3)))
     cut = tmp_path / "cut.pt"
     cut.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(CheckpointError, match="cut.pt: not a readable PyTorch checkpoint; the file is truncated"):
+    with pytest.raises(CheckpointError, match="cut.pt: not a PyTorch checkpoint .the file is empty, truncated"):
         load_checkpoint(cut)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a checkpoint\n" * 40)
+    with pytest.raises(CheckpointError, match="junk.pt: not a PyTorch checkpoint") as info:
+        load_checkpoint(junk)
+    assert "pickled" not in str(info.value)  # no false alarm about code in the file
     other = tmp_path / "weights.pt"
     torch.save({"w": torch.zeros(2)}, other)
     with pytest.raises(CheckpointError, match="not a napari-medsynth training checkpoint"):

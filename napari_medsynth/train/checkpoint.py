@@ -115,6 +115,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
+    if not zipfile.is_zipfile(path):
+        # torch.save writes a zip archive; anything else (an empty or truncated download, another
+        # kind of file) would only reach torch's legacy unpickler and fail with a confusing message.
+        raise CheckpointError(f"{path.name}: not a PyTorch checkpoint (the file is empty, truncated or of "
+                              "another kind); choose a .pt file written by napari-medsynth")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
