@@ -12,7 +12,7 @@ tumor's interior (nearest interior pixel), so the tapered band blends tumor text
 instead of into the crop's black surround: no dark rim, no seam.
 
 Intensities: TCs and PHIs of a crop dataset share one normalisation (each volume's 0.5-99.5
-percentile range mapped to [0, 1]); :func:`normalize_slice` brings a slice of any other volume to
+percentile range inside the brain mapped to [0, 1]); :func:`normalize_slice` brings a slice of any other volume to
 that scale, so the crop is pasted without rescaling and keeps its contrast against the tissue.
 
 Location uses the dataset's convention: ``centroid_rel`` is the tumor centroid in the brain's
@@ -30,7 +30,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 #: Gaussian taper of the paste border, in pixels of the slice.
-DEFAULT_SIGMA = 2.0
+DEFAULT_SIGMA = 2.5
 #: Lower bound of sampled relative tumor sizes: a tumor of a few pixels is no tumor.
 MIN_SIZE_REL = 0.002
 #: Sampled centroids stay this far inside the brain's bounding box.
@@ -77,13 +77,14 @@ def brain_bbox(brain_mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def rel_to_pixel(brain_mask: np.ndarray, centroid_rel) -> tuple[float, float]:
+    """Pixel (row, col) of a relative position; pixel i spans [i, i + 1) as in the crop records."""
     r0, r1, c0, c1 = brain_bbox(brain_mask)
-    return (r0 + float(centroid_rel[0]) * (r1 - 1 - r0), c0 + float(centroid_rel[1]) * (c1 - 1 - c0))
+    return (r0 + float(centroid_rel[0]) * (r1 - r0) - 0.5, c0 + float(centroid_rel[1]) * (c1 - c0) - 0.5)
 
 
 def pixel_to_rel(brain_mask: np.ndarray, center_rc) -> tuple[float, float]:
     r0, r1, c0, c1 = brain_bbox(brain_mask)
-    return ((float(center_rc[0]) - r0) / max(r1 - 1 - r0, 1), (float(center_rc[1]) - c0) / max(c1 - 1 - c0, 1))
+    return ((float(center_rc[0]) + 0.5 - r0) / (r1 - r0), (float(center_rc[1]) + 0.5 - c0) / (c1 - c0))
 
 
 # --- attributes ------------------------------------------------------------------------------------
@@ -136,10 +137,11 @@ def rotation_for_orientation(btc: np.ndarray, orientation_deg: float) -> float:
 
 # --- the merge -------------------------------------------------------------------------------------
 def normalize_slice(image: np.ndarray) -> np.ndarray:
-    """A volume (or slice) on the crop datasets' scale: its 0.5-99.5 percentiles -> [0, 1]."""
-    from ..io.normalize import percentile_rescale
+    """A volume (or slice) on the crop datasets' scale: the 0.5-99.5 percentiles inside the
+    brain -> [0, 1], background 0 (:func:`napari_medsynth.sage.crops.scale_volume`)."""
+    from .crops import scale_volume
 
-    return percentile_rescale(np.asarray(image, np.float32), 0.5, 99.5).astype(np.float32)
+    return scale_volume(np.asarray(image, np.float32)).astype(np.float32)
 
 
 def _inverse_matrix(scale: float, rotation_deg: float) -> np.ndarray:
@@ -185,13 +187,15 @@ def _fitting_center(mask_crop, crop_center, center_rc, scale, rotation_deg, regi
 
 def merge_tumor(phi: np.ndarray, brain_mask: np.ndarray, syn_tc: np.ndarray, syn_btc: np.ndarray,
                 center_rc, size_rel: float, rotation_deg: float = 0.0, sigma: float = DEFAULT_SIGMA,
-                fit: str = "shift") -> MergeResult:
+                fit: str = "shift", match_border: bool = True) -> MergeResult:
     """Blend ``syn_tc`` (shape ``syn_btc``) into ``phi`` at ``center_rc`` (row, col pixels).
 
     ``size_rel``: tumor area / brain area of this slice. ``rotation_deg``: counter-clockwise turn
     of the crop as displayed. ``sigma``: Gaussian taper in slice pixels (0: hard paste).
     ``fit``: "shift" moves a tumor that would cross the brain boundary to the nearest place
-    where it fits; "refuse" raises :class:`MergeError` instead.
+    where it fits; "refuse" raises :class:`MergeError` instead. ``match_border``: shift the
+    tumor's intensities by a smooth field so that its rim meets the surrounding tissue (see
+    :func:`_border_offset`); False pastes the crop's intensities unchanged.
     """
     phi = np.asarray(phi, np.float32)
     brain = np.asarray(brain_mask, bool)
@@ -242,12 +246,38 @@ def merge_tumor(phi: np.ndarray, brain_mask: np.ndarray, syn_tc: np.ndarray, syn
     source = interior if interior.any() else label
     _, idx = ndimage.distance_transform_edt(~source, return_indices=True)
     tumor = tumor[idx[0], idx[1]]
+    if match_border:
+        tumor = tumor + _border_offset(phi, tumor, label, brain)
     alpha = ndimage.gaussian_filter(label.astype(np.float32), sigma) if sigma > 0 else label.astype(np.float32)
     alpha = (alpha * brain).astype(np.float32)
     image = ((1.0 - alpha) * phi + alpha * tumor).astype(np.float32)
     return MergeResult(image=image, label=label.astype(np.uint8), alpha=alpha, center_rc=center,
                        requested_center_rc=requested, scale=scale, rotation_deg=float(rotation_deg),
                        size_rel=float(label.sum()) / brain_area, notes=notes)
+
+
+def _border_offset(phi: np.ndarray, tumor: np.ndarray, label: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """A smooth intensity offset that makes the tumor's rim meet the tissue it is pasted into.
+
+    A crop's outer rim (edema, infiltrated margin) had the intensity of the tissue around it in
+    the slice it came from; in the new slice that tissue is brighter or darker. The difference
+    tissue - tumor along the rim is spread over the tumor by normalised Gaussian interpolation
+    (a fast stand-in for a membrane/Poisson fill): the rim then matches the new surroundings while
+    the tumor keeps its own internal contrast (rim, necrosis, enhancement).
+    """
+    rim = label & ~ndimage.binary_erosion(label)
+    ring = ndimage.binary_dilation(label, iterations=2) & ~label & brain
+    if not rim.any() or not ring.any():
+        return np.zeros_like(tumor)
+    # tissue intensity next to each rim pixel: average of the ring around it
+    width = 2.0
+    tissue = ndimage.gaussian_filter(np.where(ring, phi, 0.0), width) / \
+        np.maximum(ndimage.gaussian_filter(ring.astype(np.float32), width), 1e-6)
+    diff = np.where(rim, tissue - tumor, 0.0)
+    radius = max(2.0, np.sqrt(label.sum() / np.pi) / 3)  # a third of the tumor's radius
+    weight = ndimage.gaussian_filter(rim.astype(np.float32), radius)
+    offset = ndimage.gaussian_filter(diff, radius) / np.maximum(weight, 1e-6)
+    return np.where(weight > 1e-4, offset, 0.0).astype(np.float32)
 
 
 def seam_gradients(image: np.ndarray, label: np.ndarray, brain_mask: np.ndarray, ring: tuple[int, int] = (3, 8)):
