@@ -108,6 +108,17 @@ def test_rotation_is_counter_clockwise_as_displayed():
     assert rows[cols.argmax()] < rows[cols.argmin()]  # the right end went up
 
 
+def test_anisotropic_pixels_keep_the_tumor_round_in_millimetres():
+    disk = np.hypot(*np.mgrid[-10:11, -10:11]) <= 9
+    phi = np.full((100, 200), 0.3, np.float32)
+    brain = np.ones_like(phi, bool)
+    res = merge_tumor(phi, brain, disk * 0.8, disk, (50, 100), 0.02, 0.0, spacing=(2.0, 1.0))
+    rows, cols = np.nonzero(res.label)
+    height_mm, width_mm = 2.0 * (np.ptp(rows) + 1), 1.0 * (np.ptp(cols) + 1)
+    assert abs(height_mm - width_mm) <= 2.5
+    assert res.size_rel == pytest.approx(0.02, rel=0.1)  # the area ratio holds on any pixel grid
+
+
 def test_near_the_edge_the_tumor_is_moved_inside_or_refused(real):
     phi, brain, tc, btc = real
     r0 = np.nonzero(brain.any(axis=1))[0][0]

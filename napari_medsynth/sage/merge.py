@@ -48,7 +48,7 @@ class MergeResult:
     alpha: np.ndarray  # (H, W) float32: blending weight of the tumor
     center_rc: tuple[float, float]  # where the tumor centroid was placed (pixels)
     requested_center_rc: tuple[float, float]
-    scale: float  # crop pixels -> slice pixels
+    scale: float  # millimetres (slice pixels when spacing is 1) per crop pixel
     rotation_deg: float
     size_rel: float  # achieved tumor area / brain area
     notes: list[str] = field(default_factory=list)
@@ -144,28 +144,31 @@ def normalize_slice(image: np.ndarray) -> np.ndarray:
     return scale_volume(np.asarray(image, np.float32)).astype(np.float32)
 
 
-def _inverse_matrix(scale: float, rotation_deg: float) -> np.ndarray:
-    """Slice (row, col) offsets -> crop offsets: undo a counter-clockwise turn, then the scaling."""
+def _inverse_matrix(scale: float, rotation_deg: float, spacing=(1.0, 1.0)) -> np.ndarray:
+    """Slice (row, col) pixel offsets -> crop offsets: to millimetres, undo a counter-clockwise
+    turn, then the scaling (``scale``: millimetres per crop pixel)."""
     t = math.radians(rotation_deg)
     forward = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])  # (row, col), rows down
-    return forward.T / scale
+    return forward.T @ np.diag([float(spacing[0]), float(spacing[1])]) / scale
 
 
-def _resample(crop: np.ndarray, crop_center, center_rc, scale, rotation_deg, shape, order=1) -> np.ndarray:
-    m = _inverse_matrix(scale, rotation_deg)
+def _resample(crop: np.ndarray, crop_center, center_rc, scale, rotation_deg, shape, order=1,
+              spacing=(1.0, 1.0)) -> np.ndarray:
+    m = _inverse_matrix(scale, rotation_deg, spacing)
     offset = np.asarray(crop_center, float) - m @ np.asarray(center_rc, float)
     return ndimage.affine_transform(np.asarray(crop, np.float64), m, offset=offset, output_shape=shape,
                                     order=order, mode="constant", cval=0.0)
 
 
-def _fitting_center(mask_crop, crop_center, center_rc, scale, rotation_deg, region) -> tuple[float, float] | None:
+def _fitting_center(mask_crop, crop_center, center_rc, scale, rotation_deg, region,
+                    spacing) -> tuple[float, float] | None:
     """Nearest centre to ``center_rc`` (same sub-pixel offset) where the whole tumor lies in
     ``region``; None when it fits nowhere. Integer shifts move the resampled mask exactly."""
     frac = np.asarray(center_rc, float) - np.floor(center_rc)
-    extent = math.ceil(scale * math.hypot(*mask_crop.shape) / 2) + 2
+    extent = math.ceil(scale * math.hypot(*mask_crop.shape) / 2 / min(spacing)) + 2
     size = 2 * extent + 1
     patch = _resample(mask_crop, crop_center, (extent + frac[0], extent + frac[1]), scale, rotation_deg,
-                      (size, size)) >= 0.5
+                      (size, size), spacing=spacing) >= 0.5
     if patch.sum() > region.sum():
         return None
     # Erosion of the region by the tumor's footprint, as one FFT correlation (a direct erosion
@@ -187,7 +190,7 @@ def _fitting_center(mask_crop, crop_center, center_rc, scale, rotation_deg, regi
 
 def merge_tumor(phi: np.ndarray, brain_mask: np.ndarray, syn_tc: np.ndarray, syn_btc: np.ndarray,
                 center_rc, size_rel: float, rotation_deg: float = 0.0, sigma: float = DEFAULT_SIGMA,
-                fit: str = "shift", match_border: bool = True) -> MergeResult:
+                fit: str = "shift", match_border: bool = True, spacing=(1.0, 1.0)) -> MergeResult:
     """Blend ``syn_tc`` (shape ``syn_btc``) into ``phi`` at ``center_rc`` (row, col pixels).
 
     ``size_rel``: tumor area / brain area of this slice. ``rotation_deg``: counter-clockwise turn
@@ -195,7 +198,8 @@ def merge_tumor(phi: np.ndarray, brain_mask: np.ndarray, syn_tc: np.ndarray, syn
     ``fit``: "shift" moves a tumor that would cross the brain boundary to the nearest place
     where it fits; "refuse" raises :class:`MergeError` instead. ``match_border``: shift the
     tumor's intensities by a smooth field so that its rim meets the surrounding tissue (see
-    :func:`_border_offset`); False pastes the crop's intensities unchanged.
+    :func:`_border_offset`); False pastes the crop's intensities unchanged. ``spacing``: the
+    slice's pixel size (row, col) in mm, so that tumors keep their shape on anisotropic slices.
     """
     phi = np.asarray(phi, np.float32)
     brain = np.asarray(brain_mask, bool)
@@ -220,12 +224,15 @@ def merge_tumor(phi: np.ndarray, brain_mask: np.ndarray, syn_tc: np.ndarray, syn
     if not np.isfinite(center_rc).all():
         raise MergeError(f"the tumor location must be finite (got {center_rc})")
 
-    scale = math.sqrt(size_rel * brain_area / float(btc.sum()))
+    spacing = (float(spacing[0]), float(spacing[1]))
+    if min(spacing) <= 0:
+        raise MergeError(f"pixel sizes must be positive (got {spacing})")
+    scale = math.sqrt(size_rel * brain_area * spacing[0] * spacing[1] / float(btc.sum()))
     crop_center = ndimage.center_of_mass(btc)
     margin = int(math.ceil(sigma))
     region = ndimage.binary_erosion(brain, iterations=margin) if margin else brain
     requested = (float(center_rc[0]), float(center_rc[1]))
-    center = _fitting_center(btc.astype(np.float32), crop_center, requested, scale, rotation_deg, region)
+    center = _fitting_center(btc.astype(np.float32), crop_center, requested, scale, rotation_deg, region, spacing)
     notes = []
     if center is None:
         raise MergeError(f"a tumor of relative size {size_rel:.3g} ({size_rel * brain_area:.0f} pixels) does not "
@@ -238,8 +245,9 @@ def merge_tumor(phi: np.ndarray, brain_mask: np.ndarray, syn_tc: np.ndarray, syn
         notes.append(f"moved from ({requested[0]:.0f}, {requested[1]:.0f}) to ({center[0]:.0f}, {center[1]:.0f}) "
                      "so that the tumor lies inside the brain")
 
-    label = _resample(btc.astype(np.float32), crop_center, center, scale, rotation_deg, phi.shape) >= 0.5
-    tumor = _resample(tc, crop_center, center, scale, rotation_deg, phi.shape).astype(np.float32)
+    label = _resample(btc.astype(np.float32), crop_center, center, scale, rotation_deg, phi.shape,
+                      spacing=spacing) >= 0.5
+    tumor = _resample(tc, crop_center, center, scale, rotation_deg, phi.shape, spacing=spacing).astype(np.float32)
     # Continue the texture outwards from the interior (the crop's edge pixels mix with its black
     # surround) so that the taper blends tumor into tissue, never a dark rim into tissue.
     interior = ndimage.binary_erosion(label)
