@@ -30,3 +30,33 @@ def make_small_dataset(folder: Path, work: Path) -> Path:
                         [full.phi_records[i] for i in keep_phi], full.patients)
     small.save()
     return Path(folder)
+
+
+def make_shape_checkpoint(dataset_dir: Path, folder: Path, steps: int = 60) -> Path:
+    """``folder/sage-lmsgan.pt``: a small LMS-GAN fitted for a few steps on the dataset's shapes
+    (its real-data path, Eq. 1a), written in the format of the training engine's checkpoints."""
+    import dataclasses
+
+    import torch
+
+    from napari_medsynth.models.lms_gan import DenseShapeGenerator, ShapeEncoder
+    from napari_medsynth.train.checkpoint import save_checkpoint
+    from napari_medsynth.train.recipes.sage_lmsgan import LMSGANConfig
+
+    btc = torch.from_numpy(CropDataset.load(dataset_dir).btc.astype(np.float32))[:, None]
+    config = LMSGANConfig(image_size=btc.shape[-1], z_dim=8, hidden=64, width=4)
+    torch.manual_seed(0)
+    enc = ShapeEncoder(config.image_size, config.z_dim, config.width)
+    gen = DenseShapeGenerator(config.image_size, config.z_dim, config.hidden)
+    opt = torch.optim.Adam([*enc.parameters(), *gen.parameters()], lr=2e-3)
+    for _ in range(steps):
+        mean, _ = enc(btc)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(gen(mean + 0.3 * torch.randn_like(mean)), btc)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    payload = {"recipe": "sage-lmsgan", "step": steps, "config": dataclasses.asdict(config),
+               "model": {"networks": {"E": enc.state_dict(), "G": gen.state_dict()}}}
+    folder.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(folder / "sage-lmsgan.pt", payload, {"recipe": "sage-lmsgan"})
+    return folder
