@@ -89,7 +89,11 @@ class AddSummary:
     def line(self) -> str:
         skipped = f", {self.skipped_small} tumor slice(s) below the size threshold skipped" if self.skipped_small else ""
         return (f"{self.patient} ({self.klass}): {self.n_crops} tumor crops, {self.n_phi} tumor-free slices{skipped}; "
-                f"dataset now {self.total_patients} patients, {self.total_crops} crops, {self.total_phi} tumor-free slices")
+                f"dataset now {_plural(self.total_patients, 'patient')}, {self.total_crops} crops, {self.total_phi} tumor-free slices")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 # --- geometry helpers ------------------------------------------------------------------------
@@ -306,40 +310,71 @@ def add_volume_pair(dataset_dir: str | os.PathLike, image_path: str | os.PathLik
     none; otherwise ``settings`` (when given) must equal the dataset's. ``progress(fraction, text)``
     is called between steps when given.
     """
-    def report(f, text):
-        if progress is not None:
-            progress(f, text)
-
     patient = patient or patient_id_from_path(image_path)
-    if not patient.strip():
-        raise ValueError("the patient id is empty")
-    klass = klass or ("tumor" if labels_path is not None else "healthy")
-    ds = CropDataset.open_or_create(dataset_dir, settings)
-    if patient in ds.patients and not replace:
-        raise CropDatasetError(f"patient {patient!r} is already in {dataset_dir}; choose another id or replace it")
-    report(0.05, f"reading {Path(image_path).name}")
+    _check_can_add(dataset_dir, patient, settings, replace)
+    if progress is not None:
+        progress(0.05, f"reading {Path(image_path).name}")
     image, labels = load_pair(image_path, labels_path)
-    label_data = None
-    if labels is not None:
-        label_data = labels.data
-        if not tumor_mask(label_data, tumor_labels).any():
-            which = "any non-zero label" if tumor_labels is None else f"labels {list(tumor_labels)}"
-            raise ValueError(f"{Path(labels_path).name} has no tumor voxels ({which}); leave the labels out "
-                             "to add a tumor-free volume")
-    report(0.3, f"extracting crops of {patient}")
-    found = extract_patient(image.data, label_data, ds.settings, patient=patient, klass=klass,
-                            tumor_labels=tumor_labels, spacing=image.spacing)
-    from .. import __version__
-
-    info = {
-        "class": klass,
+    source = {
         "image": str(Path(image_path).resolve()),
         "labels": str(Path(labels_path).resolve()) if labels_path is not None else None,
         "image_sha256": sha256_file(image_path),
         "labels_sha256": sha256_file(labels_path) if labels_path is not None else None,
+    }
+    return add_arrays(dataset_dir, image.data, labels.data if labels is not None else None, image.spacing,
+                      patient, klass=klass, settings=settings, replace=replace, tumor_labels=tumor_labels,
+                      source=source, labels_name=Path(labels_path).name if labels_path is not None else "labels",
+                      progress=progress)
+
+
+def _check_can_add(dataset_dir, patient: str, settings: CropSettings | None, replace: bool) -> CropDataset:
+    if not patient or not patient.strip():
+        raise ValueError("the patient id is empty")
+    ds = CropDataset.open_or_create(dataset_dir, settings)
+    if patient in ds.patients and not replace:
+        raise CropDatasetError(f"patient {patient!r} is already in {dataset_dir}; choose another id or replace it")
+    return ds
+
+
+def add_arrays(dataset_dir: str | os.PathLike, image: np.ndarray, labels: np.ndarray | None,
+               spacing: Sequence[float] | None, patient: str, klass: str | None = None,
+               settings: CropSettings | None = None, replace: bool = False,
+               tumor_labels: Sequence[int] | None = None, source: dict | None = None,
+               labels_name: str = "labels", progress=None) -> AddSummary:
+    """Like :func:`add_volume_pair` for volumes already in memory (display orientation), e.g.
+    napari layers. ``source`` is stored as provenance; without file paths the arrays' sha256 is."""
+    def report(f, text):
+        if progress is not None:
+            progress(f, text)
+
+    image = np.asarray(image)
+    ds = _check_can_add(dataset_dir, patient, settings, replace)
+    klass = klass or ("tumor" if labels is not None else "healthy")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != image.shape:
+            raise ValueError(f"the labels (shape {labels.shape}) do not match the image (shape {image.shape}); "
+                             "they must be drawn on the image's voxel grid")
+        if not tumor_mask(labels, tumor_labels).any():
+            which = "any non-zero label" if tumor_labels is None else f"labels {list(tumor_labels)}"
+            raise ValueError(f"{labels_name} has no tumor voxels ({which}); paint the tumor, or leave the "
+                             "labels out to add a tumor-free volume")
+    report(0.3, f"extracting crops of {patient}")
+    found = extract_patient(image, labels, ds.settings, patient=patient, klass=klass,
+                            tumor_labels=tumor_labels, spacing=spacing)
+    from .. import __version__
+
+    if source is None:
+        source = {"image": None, "labels": None,
+                  "image_sha256": hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(),
+                  "labels_sha256": (hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()
+                                    if labels is not None else None)}
+    info = {
+        "class": klass,
+        **source,
         "tumor_labels": list(tumor_labels) if tumor_labels is not None else "all non-zero",
-        "shape": list(image.data.shape),
-        "spacing_mm": [round(v, 6) for v in image.spacing],
+        "shape": list(image.shape),
+        "spacing_mm": [round(float(v), 6) for v in spacing] if spacing is not None else None,
         "settings": asdict(ds.settings),
         "min_brain_fraction": MIN_BRAIN_FRACTION,
         "skipped_small_slices": found.skipped_small,
