@@ -282,7 +282,7 @@ class SageStudioWidget(QWidget):
             return
         try:
             btc = self.generator.shape(self.shape_source())
-        except (ValueError, FileNotFoundError) as exc:
+        except Exception as exc:  # a bad checkpoint or index: a message, the viewer goes on
             self.shape_preview.setText("no shape")
             self._message(f"Shape: {exc}", error=True)
             return
