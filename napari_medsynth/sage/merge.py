@@ -31,6 +31,8 @@ from scipy import ndimage, signal
 
 #: Gaussian taper of the paste border, in pixels of the slice.
 DEFAULT_SIGMA = 2.5
+#: Depth (pixels) over which the rim's intensity matching fades out towards the tumor core.
+RIM_FADE = 4.0
 #: Lower bound of sampled relative tumor sizes: a tumor of a few pixels is no tumor.
 MIN_SIZE_REL = 0.002
 #: Sampled centroids stay this far inside the brain's bounding box.
@@ -258,7 +260,7 @@ def merge_tumor(phi: np.ndarray, brain_mask: np.ndarray, syn_tc: np.ndarray, syn
         tumor = tumor + _border_offset(phi, tumor, label, brain)
     alpha = ndimage.gaussian_filter(label.astype(np.float32), sigma) if sigma > 0 else label.astype(np.float32)
     alpha = (alpha * brain).astype(np.float32)
-    image = ((1.0 - alpha) * phi + alpha * tumor).astype(np.float32)
+    image = np.clip((1.0 - alpha) * phi + alpha * tumor, 0.0, 1.0).astype(np.float32)  # the datasets' [0, 1]
     return MergeResult(image=image, label=label.astype(np.uint8), alpha=alpha, center_rc=center,
                        requested_center_rc=requested, scale=scale, rotation_deg=float(rotation_deg),
                        size_rel=float(label.sum()) / brain_area, notes=notes)
@@ -270,8 +272,8 @@ def _border_offset(phi: np.ndarray, tumor: np.ndarray, label: np.ndarray, brain:
     A crop's outer rim (edema, infiltrated margin) had the intensity of the tissue around it in
     the slice it came from; in the new slice that tissue is brighter or darker. The difference
     tissue - tumor along the rim is spread over the tumor by normalised Gaussian interpolation
-    (a fast stand-in for a membrane/Poisson fill): the rim then matches the new surroundings while
-    the tumor keeps its own internal contrast (rim, necrosis, enhancement).
+    (a fast stand-in for a membrane/Poisson fill) and faded out towards the core: the rim then
+    matches the new surroundings while the tumor keeps its own intensities and internal contrast.
     """
     rim = label & ~ndimage.binary_erosion(label)
     ring = ndimage.binary_dilation(label, iterations=2) & ~label & brain
@@ -285,7 +287,11 @@ def _border_offset(phi: np.ndarray, tumor: np.ndarray, label: np.ndarray, brain:
     radius = max(2.0, np.sqrt(label.sum() / np.pi) / 3)  # a third of the tumor's radius
     weight = ndimage.gaussian_filter(rim.astype(np.float32), radius)
     offset = ndimage.gaussian_filter(diff, radius) / np.maximum(weight, 1e-6)
-    return np.where(weight > 1e-4, offset, 0.0).astype(np.float32)
+    offset = np.where(weight > 1e-4, offset, 0.0)
+    # Only the margin is adjusted: the offset fades over RIM_FADE pixels inside the tumor, so the
+    # core keeps the crop's own intensities (enhancement stays bright, necrosis dark).
+    depth = ndimage.distance_transform_edt(label)
+    return (offset * np.exp(-0.5 * (depth / RIM_FADE) ** 2)).astype(np.float32)
 
 
 def seam_gradients(image: np.ndarray, label: np.ndarray, brain_mask: np.ndarray, ring: tuple[int, int] = (3, 8)):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-from magicgui.widgets import FileEdit
+from magicgui.widgets import Container, FileEdit
 from napari.layers import Image, Points
 from qtpy.QtCore import QSize, Qt, QTimer
 from qtpy.QtGui import QIcon, QImage, QPixmap
@@ -203,14 +203,15 @@ class SageStudioWidget(QWidget):
         batch.addWidget(self.cancel_button)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.dataset_dir.native)
-        layout.addWidget(self.shape_ckpt.native)
+        self._files = Container(widgets=[self.dataset_dir, self.shape_ckpt])  # shows the labels
+        layout.addWidget(self._files.native)
         layout.addWidget(self.dataset_info)
         layout.addWidget(shape_box)
         layout.addWidget(tex_box)
         layout.addWidget(loc_box)
         layout.addWidget(self.generate_button)
-        layout.addWidget(self.out_dir.native)
+        self._out = Container(widgets=[self.out_dir])
+        layout.addWidget(self._out.native)
         layout.addLayout(batch)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -450,7 +451,8 @@ class SageStudioWidget(QWidget):
         if LABEL_LAYER in self.viewer.layers:
             self.viewer.layers[LABEL_LAYER].data = generated.label
         else:
-            self.viewer.add_labels(generated.label, name=LABEL_LAYER, opacity=0.35)
+            labels = self.viewer.add_labels(generated.label, name=LABEL_LAYER, opacity=0.8)
+            labels.contour = 1  # an outline: the tumor's texture stays visible under it
         self.viewer.layers[RESULT_LAYER].metadata["sage_sidecar"] = generated.sidecar()
         notes = "; ".join(generated.merge.notes)
         self._message(f"Tumor of {generated.merge.size_rel * 100:.1f} % of the brain, texture from crop "
