@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import __version__
+from .crops import sha256_file
 from .dataset import CropDataset
 from .merge import (DEFAULT_SIGMA, MergeResult, merge_tumor, normalize_slice, rel_to_pixel, rotation_for_orientation,
                     sample_attributes)
@@ -147,14 +148,6 @@ def random_spec(dataset: CropDataset, rng: np.random.Generator, k: float = K_STD
 def sha256_array(a: np.ndarray) -> str:
     a = np.ascontiguousarray(a)
     return hashlib.sha256(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
