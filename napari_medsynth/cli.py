@@ -16,8 +16,14 @@ import sys
 from . import __version__
 
 #: Modules that contribute subcommands (``module.register(subparsers)``).
-COMMAND_MODULES = ("napari_medsynth.cli_io", "napari_medsynth.cli_train", "napari_medsynth.cli_study",
-                   "napari_medsynth.cli_crops", "napari_medsynth.cli_evaluate")
+COMMAND_MODULES = (
+    "napari_medsynth.cli_io",
+    "napari_medsynth.cli_train",
+    "napari_medsynth.cli_study",
+    "napari_medsynth.cli_crops",
+    "napari_medsynth.cli_sage",
+    "napari_medsynth.cli_evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,3 +7,5 @@ decorated with ``@register_recipe("name")``) and imports it below.
 from . import dcgan  # noqa: F401
 from . import classifier  # noqa: F401
 from . import segmenter  # noqa: F401
+from . import sage_baselines  # noqa: F401
+from . import sage_lmsgan  # noqa: F401

@@ -1,0 +1,165 @@
+"""The SAGE studio panel, driven through its controls as a radiologist would use it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from qtpy.QtCore import Qt
+from sage_studio_helpers import STEPS, make_shape_checkpoint, make_small_dataset
+
+from napari_medsynth._sample_data import sample_case_dir
+from napari_medsynth.sage.pipeline import regenerate
+from napari_medsynth.sage.shapes import ShapeModel
+from napari_medsynth.widgets.sage_studio import LABEL_LAYER, POINTS_LAYER, RESULT_LAYER, SLICE_LAYER
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("studio")
+    data = make_small_dataset(root / "data", root / "work")
+    return data, make_shape_checkpoint(data, root / "ckpt") / "sage-lmsgan.pt"
+
+
+@pytest.fixture
+def studio(make_napari_viewer, files, qtbot):
+    data, ckpt = files
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-medsynth", "SAGE studio")  # as users get it: a proxy viewer
+    w.shape_ckpt.value = ckpt
+    w.dataset_dir.value = data
+    w.texture_steps.setValue(STEPS)
+    yield viewer, w
+    if w.job is not None:
+        w.job.stop_requested.set()
+        qtbot.waitUntil(lambda: not w.job.running, timeout=120_000)
+
+
+def test_a_folder_that_is_no_dataset_is_a_message(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-medsynth", "SAGE studio")
+    assert not w.generate_button.isEnabled() and "Choose a tumor-crop dataset" in w.dataset_info.text()
+    w.dataset_dir.value = tmp_path
+    assert "is not a tumor-crop dataset" in w.status.text()
+    assert not w.generate_button.isEnabled() and not w.generate_n_button.isEnabled()
+
+
+def test_loading_fills_controls_from_the_dataset(studio, files):
+    from napari_medsynth.sage.dataset import CropDataset
+
+    viewer, w = studio
+    ds = CropDataset.load(files[0])
+    assert w.thumbs.count() == len(ds) and w.real_index.maximum() == len(ds) - 1
+    assert w.phi_index.maximum() == len(ds.phi) - 1
+    assert f"{len(ds)} tumor crops (control, mutated)" in w.dataset_info.text()
+    assert w.size.value() == round(ds.attribute_ranges()["size_rel"]["mean"] * 1000)
+    assert w.generate_button.isEnabled()
+
+
+def test_shape_modes_show_their_shape(studio, files, qtbot):
+    viewer, w = studio
+    model = ShapeModel.load(files[1])
+    w.shape_seed.setValue(11)
+    np.testing.assert_array_equal(w.preview_btc, model.sample(11))
+    w.shape_seed.setValue(12)
+    np.testing.assert_array_equal(w.preview_btc, model.sample(12))
+    qtbot.mouseClick(w.mode_real, LEFT)
+    w.real_index.setValue(3)
+    np.testing.assert_array_equal(w.preview_btc, w.dataset.btc[3].astype(bool))
+    qtbot.mouseClick(w.mode_interp, LEFT)
+    w.interp_a.setValue(1)
+    w.interp_b.setValue(4)
+    w.interp_t.setValue(25)
+    np.testing.assert_array_equal(w.preview_btc, model.interpolate(w.dataset.btc[1], w.dataset.btc[4], 0.25))
+    assert not w.shape_preview.pixmap().isNull()
+    # a damaged checkpoint is a message, the viewer goes on
+    bad = files[1].parent / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    qtbot.mouseClick(w.mode_noise, LEFT)
+    w.shape_ckpt.value = bad
+    assert w.status.text().startswith("Shape: broken.pt:") and w.shape_preview.text() == "no shape"
+
+
+def test_click_a_location_pick_a_texture_and_generate(studio, qtbot):
+    viewer, w = studio
+    k = int(np.argmax(w.dataset.phi_mask.sum(axis=(1, 2))))
+    w.phi_index.setValue(k)
+    qtbot.mouseClick(w.show_slice, LEFT)
+    assert SLICE_LAYER in viewer.layers and viewer.layers[POINTS_LAYER].mode == "add"
+    assert not w.location_random.isChecked()
+    qtbot.mouseClick(w.generate_button, LEFT)  # no click on the slice yet
+    assert "click a location on the slice first" in w.status.text()
+    brain = w.dataset.phi_mask[k].astype(bool)
+    rows, cols = np.nonzero(brain)
+    point = (float(rows.mean()), float(cols.mean()))
+    viewer.layers[POINTS_LAYER].add([point])
+    item = w.thumbs.item(2)
+    w.thumbs.scrollToItem(item)
+    qtbot.mouseClick(w.thumbs.viewport(), LEFT, pos=w.thumbs.visualItemRect(item).center())
+    assert w.thumbs.currentRow() == 2 and not w.texture_random.isChecked()
+    w.size.setValue(25)
+    w.orientation.setValue(40)
+    qtbot.mouseClick(w.generate_button, LEFT)
+    assert not w.generate_button.isEnabled()  # busy while TAN runs in the background
+    qtbot.waitUntil(lambda: RESULT_LAYER in viewer.layers and w.generate_button.isEnabled(), timeout=120_000)
+    g = w.last
+    assert g.spec.texture_index == 2 and g.spec.phi.index == k
+    assert g.merge.size_rel == pytest.approx(0.025, rel=0.15)
+    np.testing.assert_array_equal(viewer.layers[LABEL_LAYER].data, g.label)
+    np.testing.assert_array_equal(viewer.layers[RESULT_LAYER].data, g.image)
+    lr, lc = np.nonzero(g.label)
+    assert abs(lr.mean() - point[0]) < 2 and abs(lc.mean() - point[1]) < 2
+    assert "texture from crop #2" in w.status.text()
+
+
+def test_slice_of_the_current_image_layer(studio, qtbot):
+    viewer, w = studio
+    path = sample_case_dir("MSYN-H01") / "MSYN-H01_t1ce.nii.gz"
+    viewer.open(str(path), plugin="napari-medsynth")
+    viewer.layers.selection.active = viewer.layers["MSYN-H01_t1ce"]
+    viewer.dims.set_current_step(0, 80)
+    w.phi_source.setCurrentIndex(1)
+    qtbot.mouseClick(w.show_slice, LEFT)
+    assert viewer.layers[SLICE_LAYER].data.shape == (240, 240)
+    w.location_random.setChecked(True)
+    viewer.layers.selection.active = viewer.layers["MSYN-H01_t1ce"]
+    qtbot.mouseClick(w.generate_button, LEFT)
+    qtbot.waitUntil(lambda: w.last is not None and w.generate_button.isEnabled(), timeout=120_000)
+    assert w.last.spec.phi.volume == str(path) and w.last.spec.phi.slice == 80
+    assert w.last.image.shape == (240, 240)
+
+
+def test_draw_attributes_stays_in_the_allowed_range(studio, qtbot):
+    viewer, w = studio
+    w.k.setValue(0.0)
+    qtbot.mouseClick(w.randomize, LEFT)
+    r = w.dataset.attribute_ranges()
+    assert w.size.value() == max(2, round(r["size_rel"]["mean"] * 1000))
+    assert w.orientation.value() == round(r["orientation_deg"]["mean"])
+
+
+def test_generate_n_writes_a_regenerable_batch_and_can_be_cancelled(studio, qtbot, tmp_path):
+    viewer, w = studio
+    w.out_dir.value = tmp_path / "batch"
+    w.n.setValue(3)
+    qtbot.mouseClick(w.generate_n_button, LEFT)
+    assert w.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: "Wrote 3 images" in w.status.text(), timeout=180_000)
+    assert w.progress.value() == 1000
+    sidecars = sorted((tmp_path / "batch").glob("*.json"))
+    assert len(sidecars) == 3
+    assert len({json.loads(p.read_text())["spec"]["phi"]["index"] for p in sidecars}) >= 1
+    again, identical = regenerate(sidecars[2])
+    assert identical
+
+    w.out_dir.value = tmp_path / "long"
+    w.n.setValue(200)
+    qtbot.mouseClick(w.generate_n_button, LEFT)
+    qtbot.waitUntil(lambda: len(list((tmp_path / "long").glob("*.json"))) >= 1, timeout=120_000)
+    qtbot.mouseClick(w.cancel_button, LEFT)
+    qtbot.waitUntil(lambda: w.generate_n_button.isEnabled(), timeout=120_000)
+    assert len(list((tmp_path / "long").glob("*.json"))) < 200
+    assert w.status.text().startswith("Wrote ")
