@@ -41,7 +41,7 @@ class LMSGANConfig(RecipeConfig):
     hidden: int = 512
     #: Channels of the first encoder / discriminator convolution.
     width: int = 16
-    lr: float = 2e-4
+    lr: float = 5e-4
     beta1: float = 0.5
     beta2: float = 0.999
     #: Probability of a Z_noise (adversarial) step; the rest are Z_real (reconstruction) steps.
