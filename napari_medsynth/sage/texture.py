@@ -110,10 +110,6 @@ class TextureModel:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return cls(ext, digest, f"VGG19 weights {path.name}")
 
-    @property
-    def size(self) -> int | None:
-        return None  # any square size; shape and source must agree
-
     def texturize(self, btc: np.ndarray, source_tc: np.ndarray, seed: int, steps: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Syn-TC (S, S) float32 in [0, 1], 0 outside ``btc``, with the texture of ``source_tc``.
