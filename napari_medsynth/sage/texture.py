@@ -10,8 +10,8 @@ inside the shape ``btc`` whose feature statistics match those of the sampled rea
 optimisation of the output pixels (Gatys et al.), not with a feed-forward network. Why: a
 feed-forward texturiser would have to be trained on the few hundred crops of a small cohort and
 generalise to textures it never saw, while optimisation matches each chosen texture directly; with
-the default shallow random-filter features (:mod:`.texture_features`) 100 iterations take about a
-second on one CPU core (``benchmarks/bench_sage.py``), fast enough to steer in the viewer.
+the default shallow random-filter features (:mod:`.texture_features`) 100 iterations take about
+1.5 s on one shared CPU core (``benchmarks/bench_sage.py``), fast enough to steer in the viewer.
 
 Details that make the result a usable tumor crop:
 
@@ -109,10 +109,6 @@ class TextureModel:
         ext = VGG19Features.from_file(path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return cls(ext, digest, f"VGG19 weights {path.name}")
-
-    @property
-    def size(self) -> int | None:
-        return None  # any square size; shape and source must agree
 
     def texturize(self, btc: np.ndarray, source_tc: np.ndarray, seed: int, steps: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:

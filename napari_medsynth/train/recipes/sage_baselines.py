@@ -3,7 +3,8 @@
 Both learn the textured tumor crops (TC) of a tumor-crop dataset directly, image by image, which
 is what SAGE's sequential shape -> texture generation is compared against (Tables I and III).
 
-* sage-dcgan: DC-GAN (Radford et al.), non-saturating BCE loss, Adam(2e-4, 0.5, 0.999).
+* sage-dcgan: DC-GAN (Radford et al.), non-saturating BCE loss, Adam(2e-4, 0.5, 0.999), one-sided
+  label smoothing (real target 0.9).
 * sage-wgangp: WGAN-GP (Gulrajani et al.), critic without batch norm, gradient penalty
   lambda = 10, Adam(1e-4, 0.0, 0.9). Every trainer step is one critic update; the generator is
   updated every ``n_critic`` (5) steps, so N trainer steps are N / 5 generator iterations.
@@ -39,6 +40,15 @@ class TCGANConfig(RecipeConfig):
 
 
 @dataclass
+class DCGANTCConfig(TCGANConfig):
+    #: At width 16 the discriminator wins within 100 steps on ~500 crops and the generator never
+    #: leaves grey noise; width 32 with one-sided label smoothing trains.
+    width: int = 32
+    #: Target for real crops in the discriminator loss (one-sided label smoothing, Salimans et al.).
+    real_label: float = 0.9
+
+
+@dataclass
 class WGANGPConfig(TCGANConfig):
     lr: float = 1e-4
     beta1: float = 0.0
@@ -69,7 +79,7 @@ class _TCGANBase(Recipe):
 
 @register_recipe("sage-dcgan")
 class SageDCGANRecipe(_TCGANBase):
-    config_class = TCGANConfig
+    config_class = DCGANTCConfig
     network_names = ("G", "D")
     optimizer_names = ("opt_g", "opt_d")
 
@@ -88,7 +98,7 @@ class SageDCGANRecipe(_TCGANBase):
         with amp.autocast():
             fake = self.G(z)
             logit_real = self.D(real)
-            loss_real = F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real))
+            loss_real = F.binary_cross_entropy_with_logits(logit_real, torch.full_like(logit_real, self.config.real_label))
         amp.backward(loss_real)
         with amp.autocast():
             logit_fake = self.D(fake.detach())

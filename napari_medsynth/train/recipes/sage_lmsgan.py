@@ -41,7 +41,7 @@ class LMSGANConfig(RecipeConfig):
     hidden: int = 512
     #: Channels of the first encoder / discriminator convolution.
     width: int = 16
-    lr: float = 2e-4
+    lr: float = 5e-4
     beta1: float = 0.5
     beta2: float = 0.999
     #: Probability of a Z_noise (adversarial) step; the rest are Z_real (reconstruction) steps.
@@ -100,7 +100,10 @@ class LMSGANRecipe(Recipe):
             self._adversarial_step(real)
         else:
             self._reconstruction_step(real)
-        return {**self._last, "noise_step": float(noise)}
+        # The latest value of each loss, from whichever kind of step last computed it (the
+        # adversarial ones appear once the warm-up is over).
+        seen = {k: v for k, v in self._last.items() if v == v}
+        return {**seen, "noise_step": float(noise)}
 
     def _reconstruction_step(self, real: torch.Tensor) -> None:
         amp = self.precision
