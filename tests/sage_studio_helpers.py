@@ -33,30 +33,20 @@ def make_small_dataset(folder: Path, work: Path) -> Path:
 
 
 def make_shape_checkpoint(dataset_dir: Path, folder: Path, steps: int = 60) -> Path:
-    """``folder/sage-lmsgan.pt``: a small LMS-GAN fitted for a few steps on the dataset's shapes
-    (its real-data path, Eq. 1a), written in the format of the training engine's checkpoints."""
-    import dataclasses
+    """``folder/sage-lmsgan.pt``: a small LMS-GAN trained for a few steps on the dataset's shapes by
+    the training engine (reconstruction warm-up only, so a few steps already give tumor-like blobs)."""
+    import shutil
 
-    import torch
+    from napari_medsynth.train.checkpoint import card_path_for
+    from napari_medsynth.train.trainer import Trainer, TrainSettings
 
-    from napari_medsynth.models.lms_gan import DenseShapeGenerator, ShapeEncoder
-    from napari_medsynth.train.checkpoint import save_checkpoint
-    from napari_medsynth.train.recipes.sage_lmsgan import LMSGANConfig
-
-    btc = torch.from_numpy(CropDataset.load(dataset_dir).btc.astype(np.float32))[:, None]
-    config = LMSGANConfig(image_size=btc.shape[-1], z_dim=8, hidden=64, width=4)
-    torch.manual_seed(0)
-    enc = ShapeEncoder(config.image_size, config.z_dim, config.width)
-    gen = DenseShapeGenerator(config.image_size, config.z_dim, config.hidden)
-    opt = torch.optim.Adam([*enc.parameters(), *gen.parameters()], lr=2e-3)
-    for _ in range(steps):
-        mean, _ = enc(btc)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(gen(mean + 0.3 * torch.randn_like(mean)), btc)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    payload = {"recipe": "sage-lmsgan", "step": steps, "config": dataclasses.asdict(config),
-               "model": {"networks": {"E": enc.state_dict(), "G": gen.state_dict()}}}
+    run = folder / "run"
+    settings = TrainSettings(data_dir=str(dataset_dir), out_dir=str(run), steps=steps, checkpoint_every=steps,
+                             preview_every=0, threads=1, seed=0)
+    done = Trainer("sage-lmsgan", settings, overrides={"z_dim": 8, "hidden": 64, "width": 4, "batch_size": 16,
+                                                     "lr": 2e-3, "warmup_steps": steps}).run()
+    assert done.reason == "finished", done
     folder.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(folder / "sage-lmsgan.pt", payload, {"recipe": "sage-lmsgan"})
+    shutil.copyfile(done.checkpoint, folder / "sage-lmsgan.pt")
+    shutil.copyfile(card_path_for(done.checkpoint), folder / "sage-lmsgan.json")
     return folder
