@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "a texture from a random real tumor crop (TAN), merged into a random tumor-free "
                                     "slice of the dataset at a random location, size and orientation within the "
                                     "data's mean +- k std.")
-    g.add_argument("--dataset", required=True, help="tumor-crop dataset folder (napari-medsynth crops)")
+    g.add_argument("--dataset", help="tumor-crop dataset folder (napari-medsynth crops); default: the sample "
+                                      "cases, cropped once into the cache folder")
     _common(g)
     g.set_defaults(func=_generate)
 
@@ -38,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--phi", required=True, help="tumor-free volume (.nii/.nii.gz)")
     m.add_argument("--slice", type=int, help="axial slice (0 = most inferior) for every tumor; default: random "
                                              "slices whose brain area is at least half the largest")
-    m.add_argument("--dataset", required=True, help="tumor-crop dataset that lends textures and attribute ranges")
+    m.add_argument("--dataset", help="tumor-crop dataset that lends textures and attribute ranges; default: the "
+                                      "sample cases, cropped once into the cache folder")
     _common(m)
     m.set_defaults(func=_merge)
 
@@ -90,6 +92,10 @@ def _run(args, phi_sources) -> int:
     from .sage.pipeline import SageGenerator, generate_batch, random_spec
 
     _check(args)
+    if args.dataset is None:
+        from .sage.sample_crops import build_sample_crops
+
+        args.dataset = str(build_sample_crops(progress=lambda f, text: print(text, file=sys.stderr, flush=True)))
     gen = SageGenerator.open(args.dataset, args.checkpoints)
     rng = np.random.default_rng(args.seed)
     specs = []

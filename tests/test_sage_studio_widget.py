@@ -47,6 +47,22 @@ def test_a_folder_that_is_no_dataset_is_a_message(make_napari_viewer, tmp_path):
     assert not w.generate_button.isEnabled() and not w.generate_n_button.isEnabled()
 
 
+def test_works_after_install_with_the_sample_cases_and_shipped_model(make_napari_viewer, qtbot, tmp_path,
+                                                                      monkeypatch):
+    """No dataset, no checkpoint chosen: one click crops the sample cases, the shipped shape model draws."""
+    monkeypatch.setenv("NAPARI_MEDSYNTH_CACHE", str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-medsynth", "SAGE studio")
+    assert w.shape_ckpt.value in (None, "") or str(w.shape_ckpt.value) in ("", ".")
+    qtbot.mouseClick(w.sample_button, LEFT)
+    assert not w.sample_button.isEnabled()  # cropping runs in the background
+    qtbot.waitUntil(lambda: w.dataset is not None and w.sample_button.isEnabled(), timeout=300_000)
+    assert (tmp_path / "cache" / "sample_crops" / "manifest.json").is_file()
+    assert set(w.dataset.patients) >= {"MSYN-001", "MSYN-H01"} and len(w.dataset) > 100
+    assert w.generator.shape_model.sha256 == ShapeModel.load().sha256  # the shipped model
+    assert w.preview_btc.any() and w.generate_button.isEnabled()
+
+
 def test_loading_fills_controls_from_the_dataset(studio, files):
     from napari_medsynth.sage.dataset import CropDataset
 

@@ -92,8 +92,12 @@ class SageStudioWidget(QWidget):
                                    tooltip="LMS-GAN checkpoint (sage-lmsgan recipe); empty: the shipped model")
         self.dataset_dir.changed.connect(self._load_dataset)
         self.shape_ckpt.changed.connect(self._models_changed)
-        self.dataset_info = QLabel("Choose a tumor-crop dataset folder (make one with the Tumor crops panel).")
+        self.dataset_info = QLabel("Choose a tumor-crop dataset folder (make one with the Tumor crops panel), "
+                                   "or use the sample cases.")
         self.dataset_info.setWordWrap(True)
+        self.sample_button = QPushButton("Use the sample cases",
+                                         toolTip="crop the shipped sample cases once (about a minute) and load them")
+        self.sample_button.clicked.connect(self.use_sample_cases)
 
         # shape
         self.mode_noise, self.mode_real, self.mode_interp = (QRadioButton(t) for t in ("Noise", "Real", "Interpolate"))
@@ -206,6 +210,7 @@ class SageStudioWidget(QWidget):
         self._files = Container(widgets=[self.dataset_dir, self.shape_ckpt])  # shows the labels
         layout.addWidget(self._files.native)
         layout.addWidget(self.dataset_info)
+        layout.addWidget(self.sample_button)
         layout.addWidget(shape_box)
         layout.addWidget(tex_box)
         layout.addWidget(loc_box)
@@ -260,6 +265,16 @@ class SageStudioWidget(QWidget):
         self._message("Dataset loaded. Choose a shape, a texture and a place, then Generate.")
         self._set_busy(False)
         self._update_preview()
+
+    def use_sample_cases(self):
+        """Load the crop dataset of the shipped sample cases, building it in the background first."""
+        from ..sage.sample_crops import build_sample_crops
+
+        def work(progress, _stop):
+            return build_sample_crops(progress=progress)
+
+        self._start(work, lambda path: setattr(self.dataset_dir, "value", str(path)),
+                    "Preparing the sample crop dataset…")
 
     def _models_changed(self, *_):
         if self.dataset is None:
@@ -466,6 +481,7 @@ class SageStudioWidget(QWidget):
 
     def _set_busy(self, busy: bool):
         have = self.dataset is not None
+        self.sample_button.setEnabled(not busy)
         for w in (self.generate_button, self.generate_n_button, self.show_slice, self.randomize):
             w.setEnabled(have and not busy)
         self.cancel_button.setEnabled(busy)
