@@ -127,6 +127,10 @@ class _PGGANRecipe(Recipe):
 
     # --- training -----------------------------------------------------------------------------
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        if isinstance(self.D, torch.nn.parallel.DistributedDataParallel):
+            raise ValueError(f"recipe {self.name!r} trains in one process (its gradient penalty differentiates "
+                             "through the critic twice, which DistributedDataParallel does not support); "
+                             "run it without torchrun")
         amp, c = self.precision, self.config
         level, alpha = self.level_alpha
         real = self._real(batch, level, alpha)
