@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "napari_medsynth.cli_crops",
     "napari_medsynth.cli_sage",
     "napari_medsynth.cli_evaluate",
+    "napari_medsynth.cli_pggan",
 )
 
 

@@ -9,3 +9,4 @@ from . import classifier  # noqa: F401
 from . import segmenter  # noqa: F401
 from . import sage_baselines  # noqa: F401
 from . import sage_lmsgan  # noqa: F401
+from . import pggan  # noqa: F401

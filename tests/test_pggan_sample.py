@@ -1,0 +1,152 @@
+"""LabelMapSampler (the public sampling API), the Z-score cleaning of maps and 'pggan sample'."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_medsynth.cli import main
+from napari_medsynth.io import read_volume
+from napari_medsynth.pggan.cleaning import filter_label_maps, real_label_maps, scaled_threshold
+from napari_medsynth.pggan.figures import colorize, contact_sheet
+from napari_medsynth.pggan.sample import LabelMapSampler
+from napari_medsynth.train import latest_checkpoint
+from napari_medsynth.train.checkpoint import CheckpointError
+from pggan_helpers import REPO_ROOT, make_small_case, train_tiny
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    return make_small_case(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, case):
+    out = tmp_path_factory.mktemp("pggan")
+    train_tiny(out, steps=12, data=case)
+    return latest_checkpoint(out)
+
+
+def test_sampler_contract(tiny_checkpoint):
+    s = LabelMapSampler.load(tiny_checkpoint)
+    assert s.size == 16 and len(s.sha256) == 64
+    maps = s.sample(6, seed=3)
+    assert maps.shape == (6, 16, 16) and maps.dtype == np.uint8 and maps.max() <= 6
+    assert np.array_equal(maps, s.sample(6, seed=3))              # deterministic
+    assert np.array_equal(maps[:2], s.sample(2, seed=3))          # prefix of a longer draw
+    assert not np.array_equal(maps, s.sample(6, seed=4))
+    big = s.sample(6, seed=3, size=64)
+    assert big.shape == (6, 64, 64)
+    assert np.array_equal(big[:, ::4, ::4], maps)                 # nearest-neighbour upsampling
+    assert np.array_equal(big, np.repeat(np.repeat(maps, 4, 1), 4, 2))
+
+
+def test_sampler_refuses_bad_input(tiny_checkpoint, tmp_path):
+    s = LabelMapSampler.load(tiny_checkpoint)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="number of maps"):
+            s.sample(bad, seed=0)
+    with pytest.raises(ValueError, match="seed"):
+        s.sample(1, seed=-1)
+    with pytest.raises(ValueError, match="size"):
+        s.sample(1, seed=0, size=3)
+    with pytest.raises(CheckpointError, match="not found"):
+        LabelMapSampler.load(tmp_path / "missing.pt")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(tiny_checkpoint.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        LabelMapSampler.load(cut)
+
+
+def test_sampler_refuses_a_checkpoint_of_another_recipe(tmp_path, case):
+    train_tiny(tmp_path / "mr", steps=1, recipe="pggan-mr", data=case)
+    with pytest.raises(CheckpointError, match="trained with recipe 'pggan-mr'"):
+        LabelMapSampler.load(latest_checkpoint(tmp_path / "mr"))
+
+
+def test_shipped_checkpoint_is_the_default():
+    s = LabelMapSampler.load()
+    assert s.size == 64
+    card = json.loads((REPO_ROOT / "models" / "pggan-labels.json").read_text())
+    assert card["recipe"] == "pggan-labels" and card["checkpoint_sha256"] == s.sha256
+    maps = s.sample(32, seed=0)
+    counts = np.bincount(maps.ravel(), minlength=7)
+    assert counts[0] > counts[1:].sum() * 0.5 and counts[4:].min() > 0   # background and all tissues
+
+
+def test_zscore_cleaning_keeps_real_maps_and_drops_misplaced_ones(case):
+    real = real_label_maps(case, 32)
+    assert real.dtype == np.uint8 and real.shape[1:] == (32, 32) and len(real) == 41
+    odd = real[:4].copy()
+    odd[:, :8, :8] = 6                     # tissue in a corner no real slice has
+    maps = np.concatenate([real[10:14], odd])
+    report = filter_label_maps(maps, real, threshold=500)
+    assert report.threshold == pytest.approx(scaled_threshold(500, 32)) == pytest.approx(62.5)
+    assert report.keep.tolist() == [True] * 4 + [False] * 4
+    assert report.real_fraction_over == 0.0
+    with pytest.raises(ValueError, match="compare at one size"):
+        filter_label_maps(maps[:, :16, :16], real)
+    with pytest.raises(ValueError, match="positive"):
+        filter_label_maps(maps, real, threshold=0)
+
+
+def test_colors_follow_complete7():
+    rgb = colorize(np.array([[0, 1, 2, 3, 4, 5, 6]]))
+    assert rgb[0, 0].tolist() == [0, 0, 0] and rgb[0, 4].tolist() == [240, 240, 240]
+    assert contact_sheet(np.zeros((5, 8, 8), np.uint8), columns=3, marked=[1]).shape == (2 * 10 + 2, 3 * 10 + 2, 3)
+    with pytest.raises(ValueError, match="classes 0..6"):
+        colorize(np.array([[7]]))
+
+
+def _cli(*args):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "napari_medsynth.cli", "pggan", "sample", *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
+
+
+def test_cli_sample_writes_maps_summary_and_overview(tiny_checkpoint, tmp_path, case):
+    out = tmp_path / "maps"
+    r = _cli("--n", 12, "--out", out, "--checkpoint", tiny_checkpoint, "--reference", case, "--size", 32,
+             "--seed", 7, "--threshold", 100000)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    f = summary["filter"]
+    assert summary["native_size"] == 16 and summary["size"] == 32 and summary["n_drawn"] == 12
+    assert f["n_kept"] + f["n_discarded"] == 12 and summary["n_written"] == f["n_kept"]
+    assert f["threshold_applied"] == 12500.0 and f["real_maps"] == 41
+    assert f["n_kept"] >= 3 and f["real_fraction_over_threshold"] == 0.0
+    files = sorted(p.name for p in out.glob("*_labels7.nii.gz"))
+    assert files == sorted(summary["files"])
+    kept = [i for i in range(12) if i not in f["discarded_indices"]]
+    assert files == [f"pggan_{i:05d}_labels7.nii.gz" for i in kept]
+    expected = LabelMapSampler.load(tiny_checkpoint).sample(12, seed=7, size=32)
+    for i in kept[:3]:
+        vol = read_volume(out / f"pggan_{i:05d}_labels7.nii.gz")
+        assert vol.kind == "labels" and vol.data.shape == (1, 32, 32) and vol.spacing == (8.0, 8.0, 8.0)
+        assert np.array_equal(vol.data[0], expected[i])
+    assert (out / "overview.png").stat().st_size > 100
+
+
+def test_cli_refuses_to_overwrite_and_writes_all_without_filter(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "maps"
+    args = ["pggan", "sample", "--n", "3", "--out", str(out), "--checkpoint", str(tiny_checkpoint), "--no-filter",
+            "--size", "16"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "already holds sampled maps" in capsys.readouterr().err
+    assert main(args[:3] + ["2"] + args[4:] + ["--overwrite"]) == 0
+    assert sorted(p.name for p in out.glob("*_labels7.nii.gz")) == ["pggan_00000_labels7.nii.gz",
+                                                                    "pggan_00001_labels7.nii.gz"]
+    assert json.loads((out / "summary.json").read_text())["filter"] is None
+
+
+def test_cli_bad_input_is_one_line_error(tmp_path, capsys):
+    assert main(["pggan", "sample", "--n", "2", "--out", str(tmp_path / "o"), "--checkpoint",
+                 str(tmp_path / "nope.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.pt not found" in err and len(err.strip().splitlines()) == 1
+    assert main(["pggan", "sample", "--n", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "--n must be at least 1" in capsys.readouterr().err
