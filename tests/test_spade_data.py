@@ -84,3 +84,21 @@ def test_bad_brats_labels_are_named(tmp_path):
     save_nifti(folder / "BraTS-C_seg.nii.gz", lab, np.eye(4))  # 7-class values in a _seg file
     with pytest.raises(DatasetError, match="BraTS tumor labels are 0, 1, 2, 4"):
         PairedSliceDataset(tmp_path, size=40, pad_to=40, tissues="intensity")
+
+
+def test_spade_trains_on_brats_folders_and_names_the_fallback(tmp_path):
+    from spade_helpers import TINY_SPADE
+
+    from napari_medsynth.train import StartEvent, Trainer, TrainSettings
+
+    brats_case(tmp_path / "data", "BraTS-D", 4, with_tissues=False)
+    brats_case(tmp_path / "data", "BraTS-E", 5, with_tissues=True)
+    events = []
+    settings = TrainSettings(str(tmp_path / "data"), str(tmp_path / "out"), steps=1, preview_every=0,
+                             device="cpu", threads=1)
+    done = Trainer("spade", settings, overrides={**TINY_SPADE, "tissues": "intensity"},
+                   listeners=(events.append,)).run()
+    assert done.reason == "finished"
+    start = next(e for e in events if isinstance(e, StartEvent))
+    assert "1 with tissue classes from the given _tissues maps" in start.data
+    assert "1 with tissue classes from the intensity-based 3-class fallback" in start.data
