@@ -73,7 +73,8 @@ def texture_ratios(fake: np.ndarray, real: np.ndarray, labels: np.ndarray) -> di
 def turing(real, fake, groups, steps, threads, seed=0):
     from napari_medsynth.evaluate.turing import machine_turing_test
 
-    return machine_turing_test(real, fake, patch=64, steps=steps, seed=seed, threads=threads,
+    # The test's networks read images in [-1, 1] (the training scaling); both sets are mapped alike.
+    return machine_turing_test(real * 2 - 1, fake * 2 - 1, patch=64, steps=steps, seed=seed, threads=threads,
                                real_groups=groups, fake_groups=groups, holdout=0.5)
 
 
@@ -204,7 +205,7 @@ def main(argv=None) -> int:
         f"- Texture: std inside each class of the render divided by that of the real slice (classes with at least "
         f"{MIN_PIXELS} pixels in a slice). 1.0 = as much texture as the real image; the painting has none.",
         f"- Machine Turing test: `evaluate.turing.machine_turing_test`, {args.turing_steps} training steps, 64x64 "
-        "patches (the whole slice at this resolution), trained on one held-out case's real vs synthetic slices and "
+        "patches (the whole slice at this resolution; images mapped to [-1, 1] as the test expects), trained on one held-out case's real vs synthetic slices and "
         "scored on the other's; 0.5 = indistinguishable, 1.0 = always spotted.",
         f"- Class means for the painting come from the training cases: "
         + ", ".join(f"{CLASS_NAMES[c]} {means[c]:.3f}" for c in range(7)) + ".",

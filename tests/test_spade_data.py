@@ -102,3 +102,18 @@ def test_spade_trains_on_brats_folders_and_names_the_fallback(tmp_path):
     start = next(e for e in events if isinstance(e, StartEvent))
     assert "1 with tissue classes from the given _tissues maps" in start.data
     assert "1 with tissue classes from the intensity-based 3-class fallback" in start.data
+
+
+def test_tumor_slices_can_be_drawn_more_often(tmp_path):
+    from spade_helpers import make_paired_cases
+
+    ds = PairedSliceDataset(make_paired_cases(tmp_path, n=1), size=40, pad_to=40)
+    n = len(ds)
+    tumor = int(np.isin(ds.labels, (1, 2, 3)).any(axis=(1, 2)).sum())
+    assert 0 < tumor
+    assert ds.oversample((1, 2, 3), 3) == 2 * tumor
+    assert len(ds) == n + 2 * tumor and len(ds.sources) == len(ds)
+    assert ds.describe().startswith(f"{n} labelled slices")
+    assert "drawn 3x as often" in ds.describe()
+    with pytest.raises(ValueError, match="at least 1"):
+        ds.oversample((1,), 0)

@@ -259,6 +259,26 @@ class PairedSliceDataset:
             raise DatasetError(f"no slice in {self.root} has labelled pixels")
         self.mr = np.stack(mrs)
         self.labels = np.stack(labs)
+        self.oversampled = 0
+
+    def oversample(self, classes: tuple[int, ...], factor: int) -> int:
+        """Repeat every slice that shows one of ``classes`` so it is drawn ``factor`` times as often.
+
+        Tumor classes cover a few percent of the slices and a few pixels of each; without this a
+        generator sees them too rarely to learn their look. Returns the number of slices added.
+        """
+        if factor < 1:
+            raise ValueError(f"the oversampling factor must be at least 1, not {factor}")
+        hit = np.flatnonzero(np.isin(self.labels, classes).any(axis=(1, 2)))
+        if factor == 1 or hit.size == 0:
+            return 0
+        extra = np.tile(hit, factor - 1)
+        self.mr = np.concatenate([self.mr, self.mr[extra]])
+        self.labels = np.concatenate([self.labels, self.labels[extra]])
+        self.sources = self.sources + [self.sources[i] for i in extra]
+        self.oversampled += len(extra)
+        self._oversample_note = f"{hit.size} slices with classes {', '.join(map(str, classes))} drawn {factor}x as often"
+        return len(extra)
 
     @property
     def cases(self) -> list[str]:
@@ -268,7 +288,7 @@ class PairedSliceDataset:
         return len(self.mr)
 
     def describe(self) -> str:
-        text = f"{len(self)} labelled slices from {len(self.pairs)} case(s) in {self.root}"
+        text = f"{len(self) - self.oversampled} labelled slices from {len(self.pairs)} case(s) in {self.root}"
         sources = [p.tissue_source for p in self.pairs]
         notes = []
         if sources.count("tissues"):
@@ -276,6 +296,8 @@ class PairedSliceDataset:
         if sources.count("intensity"):
             notes.append(f"{sources.count('intensity')} with tissue classes from the intensity-based 3-class "
                          "fallback (k-means on intensities, not a tissue segmentation)")
+        if self.oversampled:
+            notes.append(self._oversample_note)
         return text + (f" ({'; '.join(notes)})" if notes else "")
 
     def batch(self, items: list[tuple[int, tuple[int, ...]]]) -> torch.Tensor:

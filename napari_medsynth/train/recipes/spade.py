@@ -55,6 +55,8 @@ class SpadeConfig(RecipeConfig):
     #: the user gives, FSL FAST convention 1 CSF / 2 GM / 3 WM) or ``intensity`` (the documented
     #: intensity-based 3-class fallback, see :mod:`..paired`).
     tissues: str = "auto"
+    #: Slices showing tumor (classes 1-3) are drawn this many times as often (1: uniform).
+    tumor_oversample: int = 4
     #: Generator widths from the coarsest resolution to image_size (comma-separated).
     channels: str = "64,64,32,16"
     spade_hidden: int = 32
@@ -104,6 +106,7 @@ class SpadeRecipe(Recipe):
         c = self.config
         ds = PairedSliceDataset(data_dir, c.image_size, modality=c.modality, include=c.include, exclude=c.exclude,
                                 tissues=c.tissues)
+        ds.oversample((1, 2, 3), c.tumor_oversample)
         # Fixed preview label maps spread over the data (never drawn from the training random stream).
         idx = np.linspace(0, len(ds) - 1, c.preview_count).round().astype(int)
         self._preview_labels = one_hot(torch.from_numpy(ds.labels[idx].astype(np.int64))).to(self.device)
