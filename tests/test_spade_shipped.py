@@ -40,7 +40,11 @@ def test_shipped_renders_held_out_slices_like_the_real_ones(shipped):
     real = (ds.mr[idx] + 1) / 2
     fake = np.stack(shipped.render_many(list(ds.labels[idx])))
     ssim = np.mean([structural_similarity(f, r, data_range=1.0) for f, r in zip(fake, real)])
-    assert ssim > 0.6
+    assert ssim > 0.9
+    # Texture, not a flat painting: within white matter the render varies about as much as the real slice.
+    wm = ds.labels[idx] == 4
+    ratio = np.std(fake[wm]) / np.std(real[wm])
+    assert 0.5 < ratio < 2.0
     # T1-Gd contrast learnt from data: WM brighter than GM brighter than CSF, enhancing rim brightest.
     labels = ds.labels[idx]
     means = {c: fake[labels == c].mean() for c in (4, 5, 6)}
