@@ -161,8 +161,8 @@ def render_volume(labels_volume: np.ndarray, renderer: SpadeRenderer, style_seed
         raise ValueError(f"a label volume must be 3-D (Z, H, W); got shape {vol.shape}")
     _check_labels(vol.reshape(vol.shape[0], -1))
     out = np.zeros(vol.shape, dtype=np.float32)
-    todo = [z for z in range(vol.shape[0]) if np.any(vol[z] > 0)]
-    renders = renderer.render_many([vol[z] for z in todo], style_seed, progress=progress)
-    for z, image in zip(todo, renders):
+    with_brain = [z for z in range(vol.shape[0]) if np.any(vol[z] > 0)]
+    renders = renderer.render_many([vol[z] for z in with_brain], style_seed, progress=progress)
+    for z, image in zip(with_brain, renders):
         out[z] = image
     return out
