@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "napari_medsynth.cli_sage",
     "napari_medsynth.cli_evaluate",
     "napari_medsynth.cli_pggan",
+    "napari_medsynth.cli_spade",
 )
 
 

@@ -70,6 +70,8 @@ class _Progress:
             print(f"training on {event.device} ({event.precision}, {event.world_size} process(es)), "
                   f"{event.n_images} images; {what} step {event.step} of {event.total_steps}",
                   file=sys.stderr, flush=True)
+            if event.data:
+                print(f"data: {event.data}", file=sys.stderr, flush=True)
             self.bar = tqdm(total=event.total_steps, initial=event.step, unit="step", mininterval=0.5,
                             file=sys.stderr, dynamic_ncols=True)
         elif isinstance(event, ev.StepEvent) and self.bar is not None:

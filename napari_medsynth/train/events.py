@@ -25,6 +25,8 @@ class StartEvent:
     world_size: int
     n_images: int
     resumed: bool
+    #: The dataset's own description (e.g. where tissue classes came from), shown to the user.
+    data: str = ""
 
 
 @dataclass(frozen=True)

@@ -195,8 +195,9 @@ class Trainer:
             recipe.wrap_networks(lambda m: ddp.wrap_ddp(m, device))
         info = dict(seed=seed, config=config, dataset=dataset, device=device, precision=precision, ctx=ctx)
         if ctx.is_main:
+            describe = getattr(dataset, "describe", None)
             self._emit(StartEvent(start, s.steps, str(device), precision.mode, ctx.world_size, len(dataset),
-                                  resume_state is not None))
+                                  resume_state is not None, describe() if callable(describe) else ""))
         losses: dict[str, float] = resume_state.get("metrics", {}) if resume_state else {}
         saved = latest_checkpoint(s.out_dir) if resume_state else None
         saved_step, reason = start, "finished"

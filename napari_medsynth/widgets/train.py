@@ -97,6 +97,9 @@ class TrainWidget(QWidget):
         self.progress.setFormat("step %v / %m")
         self.status = QLabel("Choose a dataset folder and an output folder, then Start.")
         self.status.setWordWrap(True)
+        #: What the run trains on, as the dataset describes itself (kept for the whole run).
+        self.data_label = QLabel("")
+        self.data_label.setWordWrap(True)
         self.plot = _LossPlot(background="k")
         self.plot.setMinimumHeight(140)
         self.plot.addLegend(offset=(-5, 5))
@@ -110,6 +113,7 @@ class TrainWidget(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.data_label)
         layout.addWidget(self.plot, 1)
 
         self.history = LossHistory()
@@ -189,6 +193,7 @@ class TrainWidget(QWidget):
                 self.progress.setValue(e.step)
                 verb = "Resumed" if e.resumed else "Training"
                 self._message(f"{verb} on {e.device} ({e.precision}), {e.n_images} images.")
+                self.data_label.setText(f"Data: {e.data}" if e.data else "")
             elif isinstance(e, PauseEvent):
                 self._message(f"Paused before step {e.step + 1}." if e.paused else "Running.")
             elif isinstance(e, CheckpointEvent):

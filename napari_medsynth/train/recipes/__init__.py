@@ -10,3 +10,4 @@ from . import segmenter  # noqa: F401
 from . import sage_baselines  # noqa: F401
 from . import sage_lmsgan  # noqa: F401
 from . import pggan  # noqa: F401
+from . import spade  # noqa: F401
