@@ -37,7 +37,7 @@ def template_map(size: int = CANVAS) -> np.ndarray:
     A schematic, not anatomy: enough tissue for the renderer to produce a brain, with room to
     paint a tumor. Returns (size, size) uint8.
     """
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    yy, xx = (np.mgrid[0:size, 0:size].astype(np.float64) + 0.5) / size  # pixel centres: symmetric
     cy, cx = 0.5, 0.5
     brain = ((yy - cy) / 0.40) ** 2 + ((xx - cx) / 0.33) ** 2 <= 1.0
     inner = ((yy - cy) / 0.36) ** 2 + ((xx - cx) / 0.29) ** 2 <= 1.0
