@@ -170,7 +170,8 @@ def test_saved_pair_is_a_case_folder_with_its_provenance(tmp_path):
     labels[20:30, 20:30] = 3
     mr = LUT[labels]
     renderer, sampler = GatedLookupRenderer(), GatedLookupRenderer()
-    prov = provenance("pggan", renderer, 5, sampler=sampler, sampler_seed=11, edited=True)
+    prov = provenance("pggan", renderer, 5, sampler=sampler, sampler_seed=11, edited=True,
+                      sampler_checkpoint="shipped:pggan-labels")
     paths = save_pair(tmp_path, "SYN-0001", labels, mr, prov)
     case = tmp_path / "SYN-0001"
     assert sorted(p.name for p in case.iterdir()) == ["SYN-0001.json", "SYN-0001_labels7.nii.gz",
@@ -186,6 +187,7 @@ def test_saved_pair_is_a_case_folder_with_its_provenance(tmp_path):
     assert side["source"] == "pggan" and side["sampler_seed"] == 11 and side["style_seed"] == 5
     assert side["renderer"]["sha256"] == "ab" * 32 and side["sampler"]["size"] == 16
     assert side["edited"] is True and side["classes_present"] == [0, 3, 4, 5, 6]
+    assert side["sampler"]["checkpoint"] == "shipped:pggan-labels"
     assert side["files"] == {"labels": "SYN-0001_labels7.nii.gz", "mr": "SYN-0001_t1ce.nii.gz"}
     assert side["napari_medsynth_version"]
 

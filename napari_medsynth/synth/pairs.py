@@ -28,13 +28,15 @@ _STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def provenance(source: str, renderer=None, style_seed: int | None = None, *, sampler=None,
                sampler_seed: int | None = None, volume_path: str | None = None, slice_index: int | None = None,
-               layer_name: str | None = None, template: str | None = None, edited: bool = False) -> dict:
+               layer_name: str | None = None, template: str | None = None, edited: bool = False,
+               renderer_checkpoint: str | None = None, sampler_checkpoint: str | None = None) -> dict:
     """Everything needed to reproduce a pair: where the map came from, which models and seeds.
 
     ``source`` is "drawn" (painted, starting from ``template``), "pggan" (sampled with
     ``sampler`` and ``sampler_seed``) or "volume" (slice ``slice_index`` of a label volume).
     ``renderer`` / ``sampler`` are anything with ``sha256`` and ``size`` (``SpadeRenderer``,
     ``LabelMapSampler``); ``edited`` says the map was painted on after it was created.
+    ``*_checkpoint`` name the files the models came from ("shipped:<name>" for the defaults).
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
@@ -42,22 +44,22 @@ def provenance(source: str, renderer=None, style_seed: int | None = None, *, sam
     if source == "drawn":
         record["template"] = template
     if source == "pggan":
-        record["sampler"] = _model(sampler)
+        record["sampler"] = _model(sampler, sampler_checkpoint)
         record["sampler_seed"] = sampler_seed
     if source == "volume":
         record["volume_path"] = volume_path or None
         record["layer"] = layer_name
         record["slice_index"] = slice_index
-    record["renderer"] = _model(renderer)
+    record["renderer"] = _model(renderer, renderer_checkpoint)
     record["style_seed"] = style_seed  # None: the renderer's mean style
     return record
 
 
-def _model(model) -> dict | None:
+def _model(model, checkpoint: str | None) -> dict | None:
     if model is None:
         return None
     return {"sha256": getattr(model, "sha256", None), "size": getattr(model, "size", None),
-            "checkpoint": str(getattr(model, "path", "") or "") or None}
+            "checkpoint": str(checkpoint) if checkpoint else None}
 
 
 def pair_paths(folder: str | os.PathLike, stem: str) -> dict[str, Path]:

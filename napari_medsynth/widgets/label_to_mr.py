@@ -16,30 +16,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import FileEdit
-from napari.layers import Image, Labels
+from napari.layers import Labels
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QApplication, QButtonGroup, QComboBox, QFormLayout, QGridLayout, QGroupBox,
                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from .. import labels as vocab
-from .._reader import labels_style
 from ..synth.label_maps import CANVAS, LabelMapError, map_from_volume, template_map, validate_map
 from ..synth.live import LIVE, STYLES, LiveRenderer, RenderResult
 from ..synth.pairs import provenance, save_pair
+from ._pair_layers import OWN_LAYERS, PairLayers
 
 if TYPE_CHECKING:
     import napari
 
-LABEL_LAYER = "label map"
-MR_LAYER = "MR (rendered)"
-STYLES_LAYER = "MR styles"
-OWN_LAYERS = (LABEL_LAYER, MR_LAYER, STYLES_LAYER)
 #: Quiet time after the last brush event before the map is rendered.
 DEBOUNCE_MS = 200
 #: How often finished renders are collected while the worker is busy.
 POLL_MS = 40
-#: Gap between the label map and the MR, in canvas pixels.
-GAP = 12
 MEAN_STYLE = -1  # the style spin box's minimum, shown as "mean style"
 
 
@@ -80,11 +74,10 @@ class LabelToMRWidget(QWidget):
         self.sampler = None
         self._holder = _Holder()
         self._source: dict = {"source": "drawn", "template": "brain outline"}
-        self._edited = False
-        self._quiet = 0  # >0 while the panel itself replaces the map (not an edit)
+        self._start_map: np.ndarray | None = None  # the map as created, to tell whether it was edited
+        self._requested: tuple | None = None  # (labels, seed) of the newest live request
         self._last: RenderResult | None = None
-        self._labels_layer: Labels | None = None
-        self._mr_layer: Image | None = None
+        self.layers = PairLayers(napari_viewer, self.schedule_render, self._sync_class_buttons)
         self._renderer_name = ""
         self._sampler_name = ""
         self._sampler_error = ""
@@ -217,13 +210,14 @@ class LabelToMRWidget(QWidget):
             self._holder.live = None
         self.renderer = renderer
         self._last = None
+        self._requested = None
         if renderer is not None:
             self._holder.live = LiveRenderer(renderer)
             self._renderer_name = _model_name(renderer, path)
             self._message(f"Renderer: {self._renderer_name}. Start from a map, then paint.")
         self._update_model_info()
         self._enable()
-        if renderer is not None and self._labels_layer is not None:
+        if renderer is not None and self.layers.labels is not None:
             self._ensure_map_size()
             self.schedule_render(now=True)
 
@@ -328,105 +322,22 @@ class LabelToMRWidget(QWidget):
         if pick:
             self.source_combo.setCurrentText(pick)
         self.source_combo.blockSignals(False)
-        if self._labels_layer is not None and self._labels_layer not in self.viewer.layers:
-            self._labels_layer = None  # the person deleted it; the next start creates a new one
-        if self._mr_layer is not None and self._mr_layer not in self.viewer.layers:
-            self._mr_layer = None
+        self.layers.forget_removed()
 
     def _set_map(self, labels: np.ndarray, source: dict, note: str) -> None:
         self._source = source
-        self._edited = False
+        self._start_map = labels.copy()
+        self._requested = None
         self.source_info.setText(note)
-        layer = self._ensure_labels_layer(labels)
+        layer = self.layers.set_map(labels)
         self.viewer.layers.selection.active = layer
         layer.mode = "paint"
         self.schedule_render(now=True)
 
-    # --- layers ---------------------------------------------------------------------------------
-    def _placement(self) -> tuple[float, float]:
-        """(scale, x offset): the pair goes to the right of whatever else the viewer shows."""
-        scale = CANVAS / self.size
-        right = [float(layer.extent.world[1][-1]) for layer in self.viewer.layers if layer.name not in OWN_LAYERS]
-        return scale, (max(right) + 2 * GAP if right else 0.0)
-
-    def _ensure_labels_layer(self, labels: np.ndarray) -> Labels:
-        self._quiet += 1
-        try:
-            if self._labels_layer is not None and self._labels_layer.data.shape == labels.shape:
-                self._labels_layer.data = labels
-                return self._labels_layer
-            if self._labels_layer is not None:
-                self.viewer.layers.remove(self._labels_layer)
-            scale, x0 = self._placement()
-            layer = Labels(labels, name=LABEL_LAYER, scale=(scale, scale), translate=(0, x0), opacity=1.0,
-                           **labels_style(vocab.COMPLETE7))
-            layer.brush_size = max(3, self.size // 16)
-            layer.selected_label = 3
-            for ev in (layer.events.paint, layer.events.labels_update, layer.events.data):
-                ev.connect(self._map_edited)
-            layer.events.selected_label.connect(self._sync_class_buttons)
-            self.viewer.layers.append(layer)
-            self._labels_layer = layer
-            self._sync_class_buttons()
-            self._place_mr_layer()
-            self.viewer.reset_view()
-            return layer
-        finally:
-            self._quiet -= 1
-
-    def _place_mr_layer(self) -> None:
-        if self._mr_layer is None or self._labels_layer is None:
-            return
-        scale = self._labels_layer.scale
-        self._mr_layer.scale = scale
-        self._mr_layer.translate = (0, self._labels_layer.translate[-1] + (self.size + GAP) * scale[-1])
-
-    def _show_mr(self, mr: np.ndarray) -> None:
-        if self._mr_layer is not None and self._mr_layer.data.shape == mr.shape:
-            self._mr_layer.data = mr
-            return
-        if self._mr_layer is not None and self._mr_layer in self.viewer.layers:
-            self.viewer.layers.remove(self._mr_layer)
-        self._mr_layer = Image(mr, name=MR_LAYER, colormap="gray", contrast_limits=(0.0, 1.0))
-        self._place_mr_layer()
-        self.viewer.layers.insert(0, self._mr_layer)  # under the map in the layer list
-        self.viewer.layers.selection.active = self._labels_layer  # keep the brush in hand
-        self.viewer.reset_view()
-
-    def _styles_layer(self) -> Image | None:
-        layer = self.viewer.layers[STYLES_LAYER] if STYLES_LAYER in self.viewer.layers else None
-        return layer if isinstance(layer, Image) else None
-
-    def _show_styles(self, result: RenderResult) -> None:
-        k, h, w = result.images.shape
-        gap = GAP
-        tiled = np.zeros((h, k * w + (k - 1) * gap), np.float32)
-        for i in range(k):
-            tiled[:, i * (w + gap):i * (w + gap) + w] = result.images[i]
-        scale = self._labels_layer.scale
-        translate = (float(self._labels_layer.translate[-2]) + (h + gap) * scale[-2],
-                     float(self._labels_layer.translate[-1]))
-        layer = self._styles_layer()
-        if layer is None:
-            layer = Image(tiled, name=STYLES_LAYER, colormap="gray", contrast_limits=(0.0, 1.0))
-            self.viewer.layers.insert(0, layer)
-        else:
-            layer.data = tiled
-        layer.scale, layer.translate = scale, translate
-        layer.metadata["style_seeds"] = list(result.seeds)
-        self.viewer.layers.selection.active = self._labels_layer
-        self.viewer.reset_view()
-
     # --- rendering ------------------------------------------------------------------------------
-    def _map_edited(self, *_args) -> None:
-        if self._quiet:
-            return
-        self._edited = True
-        self.schedule_render()
-
     def schedule_render(self, now: bool = False) -> None:
         """Render the current map after DEBOUNCE_MS of quiet (at once with ``now``)."""
-        if self.live is None or self._labels_layer is None:
+        if self.live is None or self.layers.labels is None:
             return
         if now:
             self._debounce.stop()
@@ -435,7 +346,7 @@ class LabelToMRWidget(QWidget):
             self._debounce.start()  # restarts: a brush stroke renders once it pauses
 
     def _ensure_map_size(self) -> None:
-        if self._labels_layer is not None and self._labels_layer.data.shape != (self.size, self.size):
+        if self.layers.labels is not None and self.layers.labels.data.shape != (self.size, self.size):
             self.new_blank_map()
 
     def _seed(self) -> int | None:
@@ -443,23 +354,29 @@ class LabelToMRWidget(QWidget):
         return None if v == MEAN_STYLE else int(v)
 
     def render_now(self) -> None:
-        if self.live is None or self._labels_layer is None:
+        if self.live is None or self.layers.labels is None:
             return
         try:
-            self.live.request(validate_map(self._labels_layer.data), self._seed())
+            labels = validate_map(self.layers.labels.data)
         except LabelMapError as exc:
             self._message(str(exc), error=True)
             return
+        wanted = (labels, self._seed())
+        if self._requested is not None and self._requested[1] == wanted[1] \
+                and np.array_equal(self._requested[0], labels):
+            return  # a redraw (e.g. a slider move), not an edit: the MR already shows this map
+        self._requested = wanted
+        self.live.request(labels, wanted[1])
         self._message(f"Rendering… (renderer {self._renderer_name})")
         self._poll_timer.start()
 
     def render_styles(self) -> None:
-        if self.live is None or self._labels_layer is None:
+        if self.live is None or self.layers.labels is None:
             self._message("Start from a map first.", error=True)
             return
         first = max(0, self.style_seed.value())
         seeds = list(range(first, first + self.k_styles.value()))
-        self.live.request_styles(validate_map(self._labels_layer.data), seeds)
+        self.live.request_styles(validate_map(self.layers.labels.data), seeds)
         self._message(f"Rendering {len(seeds)} styles (seeds {seeds[0]}–{seeds[-1]})…")
         self._poll_timer.start()
 
@@ -474,10 +391,10 @@ class LabelToMRWidget(QWidget):
                 self._message(f"Rendering failed: {r.error}", error=True)
             elif r.kind == LIVE:
                 self._last = r
-                self._show_mr(r.images)
+                self.layers.show_mr(r.images)
                 self._message(f"Rendered in {r.render_ms:.0f} ms · renderer {self._renderer_name}")
             elif r.kind == STYLES:
-                self._show_styles(r)
+                self.layers.show_styles(r.images, r.seeds)
                 self._message(f"{len(r.seeds)} styles (seeds {r.seeds[0]}–{r.seeds[-1]}) in "
                               f"{r.render_ms:.0f} ms, below the pair.")
         if not results and not live.busy and not self._debounce.isActive():
@@ -485,13 +402,13 @@ class LabelToMRWidget(QWidget):
 
     # --- saving ---------------------------------------------------------------------------------
     def save(self) -> None:
-        if self._labels_layer is None or self._last is None:
+        if self.layers.labels is None or self._last is None:
             self._message("Nothing to save yet: start from a map and let it render.", error=True)
             return
         if self.save_dir.value is None or not str(self.save_dir.value).strip() or str(self.save_dir.value) == ".":
             self._message("Choose a folder to save the pair in.", error=True)
             return
-        current = np.asarray(self._labels_layer.data)
+        current = np.asarray(self.layers.labels.data)
         if (self._debounce.isActive() or self.live.busy or self._last.seeds != (self._seed(),)
                 or not np.array_equal(self._last.labels, current)):
             self._message("The MR is still being rendered for the latest edit; save again in a moment.",
@@ -500,7 +417,9 @@ class LabelToMRWidget(QWidget):
         src = dict(self._source)
         kind = src.pop("source")
         prov = provenance(kind, self.renderer, self._seed(), sampler=self.sampler if kind == "pggan" else None,
-                          edited=self._edited, **src)
+                          edited=not np.array_equal(self._start_map, self._last.labels),
+                          renderer_checkpoint=_checkpoint_name(self.renderer_file.value, "spade"),
+                          sampler_checkpoint=_checkpoint_name(self.sampler_file.value, "pggan-labels"), **src)
         try:
             paths = save_pair(self.save_dir.value, self.stem.text(), self._last.labels, self._last.images, prov)
         except (ValueError, OSError) as exc:
@@ -511,16 +430,16 @@ class LabelToMRWidget(QWidget):
 
     # --- small things ---------------------------------------------------------------------------
     def _class_clicked(self, button) -> None:
-        if self._labels_layer is None:
+        if self.layers.labels is None:
             return
-        self._labels_layer.selected_label = self.class_buttons.id(button)
-        self._labels_layer.mode = "paint"
-        self.viewer.layers.selection.active = self._labels_layer
+        self.layers.labels.selected_label = self.class_buttons.id(button)
+        self.layers.labels.mode = "paint"
+        self.viewer.layers.selection.active = self.layers.labels
 
     def _sync_class_buttons(self, *_args) -> None:
-        if self._labels_layer is None:
+        if self.layers.labels is None:
             return
-        b = self.class_buttons.button(int(self._labels_layer.selected_label))
+        b = self.class_buttons.button(int(self.layers.labels.selected_label))
         if b is not None:
             b.setChecked(True)
 
@@ -535,6 +454,10 @@ def _swatch_style(color: str) -> str:
     return (f"QPushButton {{ background-color: {color}; color: {text}; padding: 3px; }}"
             "QPushButton:checked { border: 3px solid #00bfff; font-weight: bold; }"
             "QPushButton:disabled { color: #777777; }")
+
+
+def _checkpoint_name(path, shipped: str) -> str:
+    return str(path) if path else f"shipped:{shipped}"
 
 
 def _first_line(exc: BaseException) -> str:
