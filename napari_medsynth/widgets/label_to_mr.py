@@ -325,6 +325,9 @@ class LabelToMRWidget(QWidget):
         self.layers.forget_removed()
 
     def _set_map(self, labels: np.ndarray, source: dict, note: str) -> None:
+        if self.renderer is None:
+            self._message("Load a renderer checkpoint first.", error=True)
+            return
         self._source = source
         self._start_map = labels.copy()
         self._requested = None
