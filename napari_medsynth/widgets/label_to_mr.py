@@ -18,13 +18,13 @@ import numpy as np
 from magicgui.widgets import FileEdit
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import (QApplication, QButtonGroup, QComboBox, QFormLayout, QGridLayout, QGroupBox,
+from qtpy.QtWidgets import (QApplication, QComboBox, QFormLayout, QGridLayout, QGroupBox,
                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from .. import labels as vocab
 from ..synth.label_maps import CANVAS, LabelMapError, map_from_volume, template_map, validate_map
 from ..synth.live import LIVE, STYLES, LiveRenderer, RenderResult
 from ..synth.pairs import provenance, save_pair
+from ._class_palette import ClassPalette
 from ._pair_layers import OWN_LAYERS, PairLayers
 
 if TYPE_CHECKING:
@@ -136,18 +136,9 @@ class LabelToMRWidget(QWidget):
         self.sample_button.clicked.connect(self.sample_map)
         self.slice_button.clicked.connect(self.map_from_layer)
 
-        paint = QGroupBox("Paint with")
-        pgrid = QGridLayout(paint)
-        self.class_buttons = QButtonGroup(self)
-        self.class_buttons.setExclusive(True)
-        for i, c in enumerate(vocab.COMPLETE7):
-            b = QPushButton(c.name.split(" (")[0] if c.value else "BG (eraser)")
-            b.setToolTip(c.name)
-            b.setCheckable(True)
-            b.setStyleSheet(_swatch_style(c.color))
-            self.class_buttons.addButton(b, c.value)
-            pgrid.addWidget(b, i // 4, i % 4)
-        self.class_buttons.buttonClicked.connect(self._class_clicked)
+        paint = ClassPalette()
+        self.class_buttons = paint.group
+        paint.group.idClicked.connect(self._class_clicked)
 
         render = QGroupBox("Render")
         form = QFormLayout(render)
@@ -432,10 +423,10 @@ class LabelToMRWidget(QWidget):
         self.stem.setText(_next_stem(self.stem.text()))
 
     # --- small things ---------------------------------------------------------------------------
-    def _class_clicked(self, button) -> None:
+    def _class_clicked(self, value: int) -> None:
         if self.layers.labels is None:
             return
-        self.layers.labels.selected_label = self.class_buttons.id(button)
+        self.layers.labels.selected_label = value
         self.layers.labels.mode = "paint"
         self.viewer.layers.selection.active = self.layers.labels
 
@@ -449,14 +440,6 @@ class LabelToMRWidget(QWidget):
     def _message(self, text: str, error: bool = False) -> None:
         self.status.setStyleSheet("color: #ff6b6b;" if error else "")
         self.status.setText(text)
-
-
-def _swatch_style(color: str) -> str:
-    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
-    text = "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
-    return (f"QPushButton {{ background-color: {color}; color: {text}; padding: 3px; }}"
-            "QPushButton:checked { border: 3px solid #00bfff; font-weight: bold; }"
-            "QPushButton:disabled { color: #777777; }")
 
 
 def _checkpoint_name(path, shipped: str) -> str:
