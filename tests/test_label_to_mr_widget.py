@@ -68,27 +68,27 @@ def test_painting_rerenders_the_mr_beside_the_map(panel, qtbot, checkpoints):
     qtbot.mouseClick(w.blank_button, LEFT)
     _wait_rendered(qtbot, w)
     labels, mr = viewer.layers[LABEL_LAYER], viewer.layers[MR_LAYER]
-    np.testing.assert_array_equal(labels.data, template_map(32))
+    np.testing.assert_array_equal(labels.data, template_map(256))
     assert labels.mode == "paint" and viewer.layers.selection.active is labels
     # the MR sits right of the map, same scale and rows, not overlapping
-    assert tuple(mr.scale) == tuple(labels.scale) == (8.0, 8.0)
+    assert tuple(mr.scale) == tuple(labels.scale) == (1.0, 1.0)  # 256 px canvas at 1 mm
     assert mr.translate[0] == labels.translate[0]
-    assert mr.translate[1] == pytest.approx(labels.translate[1] + (32 + GAP) * 8.0)
+    assert mr.translate[1] == pytest.approx(labels.translate[1] + 256 + GAP)
     before = mr.data.copy()
-    np.testing.assert_allclose(before, reference.render(template_map(32), None), atol=1e-5)
+    np.testing.assert_allclose(before, reference.render(template_map(256), None), atol=1e-5)
     assert "Rendered in" in w.status.text() and "ms" in w.status.text()
 
     qtbot.mouseClick(w.class_buttons.button(3), LEFT)  # "ET" in the palette
     assert labels.selected_label == 3
-    labels.brush_size = 8
-    labels.paint((12, 12), labels.selected_label)  # what napari's brush calls on each dab
-    assert (labels.data == 3).sum() > 20
+    labels.brush_size = 30
+    labels.paint((90, 90), labels.selected_label)  # what napari's brush calls on each dab
+    assert (labels.data == 3).sum() > 500
     assert w._debounce.isActive()  # not rendered on the GUI thread while painting: after a pause
     np.testing.assert_array_equal(mr.data, before)
     _wait_rendered(qtbot, w)
     assert not np.allclose(mr.data, before)
     np.testing.assert_allclose(mr.data, reference.render(labels.data, None), atol=1e-5)
-    assert "ET" in labels.get_status((12.0 * 8, labels.translate[1] + 12.0 * 8))["coordinates"]  # named class
+    assert "ET" in labels.get_status((90.0, labels.translate[1] + 90.0))["coordinates"]  # named class
 
     labels.undo()  # undo is an edit too
     _wait_rendered(qtbot, w)
@@ -105,7 +105,7 @@ def test_style_seed_and_k_styles(panel, qtbot, checkpoints):
     _wait_rendered(qtbot, w)
     qtbot.waitUntil(lambda: w._last.seeds == (5,), timeout=30_000)
     styled = viewer.layers[MR_LAYER].data
-    np.testing.assert_allclose(styled, reference.render(template_map(32), 5), atol=1e-5)
+    np.testing.assert_allclose(styled, reference.render(template_map(256), 5), atol=1e-5)
     assert not np.allclose(styled, mean)
 
     w.k_styles.setValue(3)
@@ -113,10 +113,10 @@ def test_style_seed_and_k_styles(panel, qtbot, checkpoints):
     qtbot.waitUntil(lambda: STYLES_LAYER in viewer.layers, timeout=30_000)
     strip = viewer.layers[STYLES_LAYER]
     assert strip.metadata["style_seeds"] == [5, 6, 7]
-    assert strip.data.shape == (32, 3 * 32 + 2 * GAP)
-    expected = reference.render_styles(template_map(32), [5, 6, 7])
+    assert strip.data.shape == (256, 3 * 256 + 2 * GAP)
+    expected = reference.render_styles(template_map(256), [5, 6, 7])
     for i in range(3):
-        np.testing.assert_allclose(strip.data[:, i * (32 + GAP):i * (32 + GAP) + 32], expected[i], atol=1e-5)
+        np.testing.assert_allclose(strip.data[:, i * (256 + GAP):i * (256 + GAP) + 256], expected[i], atol=1e-5)
     assert strip.translate[0] > viewer.layers[LABEL_LAYER].translate[0]  # below the pair
     assert "3 styles" in w.status.text()
 
@@ -127,13 +127,13 @@ def test_sample_from_pggan_then_save_the_pair(panel, qtbot, checkpoints, tmp_pat
     w.sample_seed.setValue(42)
     qtbot.mouseClick(w.sample_button, LEFT)
     labels = viewer.layers[LABEL_LAYER]
-    np.testing.assert_array_equal(labels.data, sampler.sample(1, 42, size=32)[0])
+    np.testing.assert_array_equal(labels.data, sampler.sample(1, 42, size=256)[0])
     assert "seed 42" in w.source_info.text()
     _wait_rendered(qtbot, w)
 
     w.save_dir.value = tmp_path
     w.stem.setText("SYN-0007")
-    labels.paint((16, 16), 1)  # edit the sampled map, then save at once: still rendering
+    labels.paint((128, 128), 1)  # edit the sampled map, then save at once: still rendering
     qtbot.mouseClick(w.save_button, LEFT)
     assert "still being rendered" in w.status.text() and not (tmp_path / "SYN-0007").exists()
     _wait_rendered(qtbot, w)
@@ -160,7 +160,7 @@ def test_map_from_a_loaded_volume_slice(panel, qtbot):
     qtbot.mouseClick(w.slice_button, LEFT)
     labels = viewer.layers[LABEL_LAYER]
     complete = viewer.layers["MSYN-001_labels7"].data
-    np.testing.assert_array_equal(labels.data, map_from_volume(complete, k, 32).labels)
+    np.testing.assert_array_equal(labels.data, map_from_volume(complete, k, 256).labels)
     assert f"slice {k}" in w.source_info.text() and "no WM" not in w.source_info.text()
     # the pair is placed right of the loaded volume, not on top of it
     assert labels.translate[1] > viewer.layers["MSYN-001_t1ce"].extent.world[1][-1]

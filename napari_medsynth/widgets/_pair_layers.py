@@ -61,7 +61,7 @@ class PairLayers:
         x0 = max(right) + 2 * GAP if right else 0.0
         layer = Labels(labels, name=LABEL_LAYER, scale=(scale, scale), translate=(0, x0), opacity=1.0,
                        **labels_style(vocab.COMPLETE7))
-        layer.brush_size = max(3, labels.shape[-1] // 16)
+        layer.brush_size = max(3, labels.shape[-1] // 24)
         layer.selected_label = 3
         # paint: end of a brush stroke or a fill; labels_update: each dab during a stroke;
         # set_data: undo / redo; data: the array replaced from a script

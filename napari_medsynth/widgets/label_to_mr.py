@@ -209,7 +209,6 @@ class LabelToMRWidget(QWidget):
         self._update_model_info()
         self._enable()
         if renderer is not None and self.layers.labels is not None:
-            self._ensure_map_size()
             self.schedule_render(now=True)
 
     def load_sampler(self) -> None:
@@ -252,7 +251,9 @@ class LabelToMRWidget(QWidget):
 
     @property
     def size(self) -> int:
-        return int(self.renderer.size) if self.renderer is not None else CANVAS
+        """Side of the label map: the 256-pixel canvas of the training slices (1 mm pixels for
+        BraTS), whatever the model's resolution; the renderer resizes to and from its own."""
+        return CANVAS
 
     # --- starting maps --------------------------------------------------------------------------
     def new_blank_map(self) -> None:
@@ -338,10 +339,6 @@ class LabelToMRWidget(QWidget):
             self.render_now()
         else:
             self._debounce.start()  # restarts: a brush stroke renders once it pauses
-
-    def _ensure_map_size(self) -> None:
-        if self.layers.labels is not None and self.layers.labels.data.shape != (self.size, self.size):
-            self.new_blank_map()
 
     def _seed(self) -> int | None:
         v = self.style_seed.value()
