@@ -81,6 +81,7 @@ class LabelToMRWidget(QWidget):
         self._renderer_name = ""
         self._sampler_name = ""
         self._sampler_error = ""
+        self._chosen_source = ""
         self._build()
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -122,6 +123,8 @@ class LabelToMRWidget(QWidget):
         self.sample_seed.setToolTip("The same seed always gives the same label map")
         self.source_combo = QComboBox()
         self.source_combo.setToolTip("A label layer: a 7-class map (_labels7) or a BraTS segmentation (_seg)")
+        self.source_combo.activated.connect(lambda *_: setattr(self, "_chosen_source",
+                                                                self.source_combo.currentText()))
         self.slice_button = QPushButton("Use current slice")
         self.slice_button.setToolTip("Take the axial slice shown in the viewer from the chosen label layer")
         grid.addWidget(self.blank_button, 0, 0, 1, 2)
@@ -310,7 +313,8 @@ class LabelToMRWidget(QWidget):
         self.source_combo.clear()
         self.source_combo.addItems(names)
         prefer = [n for n in names if n.endswith("_labels7")] or [n for n in names if n.endswith("_seg")]
-        pick = current if current in names else (prefer[0] if prefer else None)
+        # a complete map beats a BraTS segmentation, unless the person picked one
+        pick = current if current in names and current == self._chosen_source else (prefer or [current])[0]
         if pick:
             self.source_combo.setCurrentText(pick)
         self.source_combo.blockSignals(False)
