@@ -16,7 +16,8 @@ import sys
 from . import __version__
 
 #: Modules that contribute subcommands (``module.register(subparsers)``).
-COMMAND_MODULES = ("napari_medsynth.cli_io", "napari_medsynth.cli_train", "napari_medsynth.cli_study")
+COMMAND_MODULES = ("napari_medsynth.cli_io", "napari_medsynth.cli_train", "napari_medsynth.cli_study",
+                   "napari_medsynth.cli_pggan")
 
 
 def build_parser() -> argparse.ArgumentParser:

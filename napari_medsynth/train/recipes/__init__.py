@@ -5,3 +5,4 @@ decorated with ``@register_recipe("name")``) and imports it below.
 """
 
 from . import dcgan  # noqa: F401
+from . import pggan  # noqa: F401

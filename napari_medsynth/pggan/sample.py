@@ -1,0 +1,112 @@
+"""Drawing 7-class label maps from a trained ``pggan-labels`` checkpoint.
+
+    sampler = LabelMapSampler.load()            # the shipped checkpoint models/pggan-labels.pt
+    maps = sampler.sample(16, seed=0, size=256)  # (16, 256, 256) uint8, classes 0..6
+
+Maps are axial slices in the project's display orientation (anterior at the top, the patient's
+right on the viewer's left), like the slices the generator was trained on. The generator works
+at the checkpoint's native resolution (:attr:`LabelMapSampler.size`); larger sizes are made by
+nearest-neighbour upsampling, which keeps every pixel a valid class. Noise is drawn from a
+generator seeded with ``seed``, so the same (n, seed) gives the same maps on a CPU, and the
+first k maps of ``sample(n, seed)`` are ``sample(k, seed)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .._shipped import shipped_checkpoint
+from ..models.pggan import PGGANGenerator, level_count
+from ..train.checkpoint import CheckpointError, load_checkpoint
+from ..train.paired import N_CLASSES
+from ..train.recipe import config_from_dict
+
+RECIPE = "pggan-labels"
+SHIPPED_NAME = "pggan-labels"
+MAX_SIZE = 1024
+
+
+class LabelMapSampler:
+    """A label-map generator ready to sample (CPU by default)."""
+
+    def __init__(self, generator: PGGANGenerator, level: int, alpha: float, *, path: str = "",
+                 sha256: str = "", card: dict | None = None, device: str | torch.device = "cpu"):
+        self.generator = generator.to(device).eval().requires_grad_(False)
+        self.level = int(level)
+        self.alpha = float(alpha)
+        self.path = path
+        self.sha256 = sha256
+        self.card = dict(card or {})
+        self.device = torch.device(device)
+
+    @property
+    def size(self) -> int:
+        """Native resolution: the side of the maps the generator makes at the level it reached."""
+        return 4 * 2 ** self.level
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.z_dim
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> "LabelMapSampler":
+        """Load a ``pggan-labels`` checkpoint; ``None`` loads the shipped one (``models/pggan-labels.pt``)."""
+        from ..train.recipes.pggan import PGGANConfig
+
+        path = shipped_checkpoint(SHIPPED_NAME) if path is None else Path(path)
+        state = load_checkpoint(path)  # weights_only: refuses anything but tensors and plain data
+        if state.get("recipe") != RECIPE:
+            raise CheckpointError(f"{path.name} was trained with recipe {state.get('recipe')!r}; label maps "
+                                  f"need a {RECIPE!r} checkpoint")
+        try:
+            config = config_from_dict(PGGANConfig, dict(state["config"]))
+            model = state["model"]
+            extra = model.get("extra", {})
+            weights = extra.get("g_ema") or model["networks"]["G"]
+            level = int(extra.get("level", level_count(config.image_size) - 1))
+            alpha = float(extra.get("alpha", 1.0))
+            generator = PGGANGenerator(config.z_dim, config.image_size, N_CLASSES, config.width, config.max_width)
+            generator.load_state_dict(weights)
+        except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{path.name}: not a usable {RECIPE} checkpoint ({str(exc).splitlines()[0]})") from exc
+        sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        card = {k: state.get(k) for k in ("recipe", "step", "config", "seed", "dataset")}
+        return cls(generator, level, alpha, path=str(path), sha256=sha, card=card, device=device)
+
+    @torch.no_grad()
+    def logits(self, n: int, seed: int, batch: int = 32) -> torch.Tensor:
+        """(n, 7, size, size) raw class logits at the native resolution."""
+        n, seed = _check_count(n), _check_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.z_dim, generator=gen)
+        outs = [self.generator(z[i:i + batch].to(self.device), self.level, self.alpha).float().cpu()
+                for i in range(0, n, batch)]
+        return torch.cat(outs)
+
+    def sample(self, n: int, seed: int, size: int | None = None) -> np.ndarray:
+        """(n, H, W) uint8 maps with classes 0..6; nearest-upsampled to ``size`` x ``size`` if given."""
+        if size is not None:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= MAX_SIZE:
+                raise ValueError(f"size must be a whole number of pixels from 4 to {MAX_SIZE}, not {size!r}")
+        classes = self.logits(n, seed).argmax(1, keepdim=True)
+        if size is not None and size != self.size:
+            classes = F.interpolate(classes.float(), size=(int(size), int(size)), mode="nearest").long()
+        return classes[:, 0].numpy().astype(np.uint8)
+
+
+def _check_count(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"the number of maps must be a positive whole number, not {n!r}")
+    return int(n)
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
+        raise ValueError(f"the seed must be a whole number from 0 to 2**63 - 1, not {seed!r}")
+    return int(seed)
