@@ -17,7 +17,8 @@ from . import __version__
 
 #: Modules that contribute subcommands (``module.register(subparsers)``).
 COMMAND_MODULES = ("napari_medsynth.cli_io", "napari_medsynth.cli_train", "napari_medsynth.cli_study",
-                   "napari_medsynth.cli_pggan")
+                   "napari_medsynth.cli_pggan",
+                   "napari_medsynth.cli_evaluate", "napari_medsynth.cli_spade")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,17 @@ folder holds case folders (BraTS layout, as in ``sample_data/``): each with an M
 as in the paper; 240 x 240 BraTS slices get an 8-pixel border) and resized to ``size``: MR
 linearly, labels by nearest neighbour. Slices whose label map is (almost) empty are dropped.
 
+BraTS case folders have no ``_labels7`` map. Their complete map is built from the BraTS tumor
+labels ``_seg`` (1 NCR/NET, 2 ED, 4 ET) and tissue classes, with :func:`~..labels.brats_to_complete7`:
+
+* ``tissues="auto"``: a tissue segmentation the user gives, ``<case>_tissues.nii.gz`` in the case
+  folder (FSL FAST convention: 1 CSF, 2 GM, 3 WM; 0 elsewhere), on the image's voxel grid;
+* ``tissues="intensity"``: where no ``_tissues`` map exists, an **intensity-based 3-class
+  fallback** (:func:`intensity_tissues`): 1-D k-means with three clusters on the MR intensities
+  inside the brain mask (non-zero voxels) outside the tumor, clusters ordered by the modality's
+  contrast (T1/T1-Gd: CSF < GM < WM). It is a rough stand-in for a real tissue segmentation
+  (FAST, as the paper used), and :meth:`PairedSliceDataset.describe` names it as such.
+
 Patients are selected by case id (``include`` / ``exclude``), so splits are patient-wise.
 A batch is one tensor (B, 2, size, size): channel 0 the MR in [-1, 1] (per-volume 0.5-99.5
 percentile scaling), channel 1 the class index as float.
@@ -24,37 +35,130 @@ from skimage.transform import resize
 
 from ..io import VolumeReadError, percentile_rescale, read_volume
 from ..io.case import suffix_of
+from ..labels import brats_to_complete7
 from .data import MAX_DATASET_BYTES, DatasetError, dataset_fingerprint
 
 N_CLASSES = 7
 
 
+TISSUE_CHOICES = ("auto", "intensity")
+
+#: Order of the three tissue clusters from darkest to brightest, per MR sequence, as values of the
+#: FAST convention (1 CSF, 2 GM, 3 WM).
+_TISSUE_ORDER = {"t1": (1, 2, 3), "t1ce": (1, 2, 3), "t2": (3, 2, 1), "flair": (1, 3, 2)}
+
+
 @dataclass(frozen=True)
 class CasePair:
+    """One patient: the MR image and either its complete map (``labels``) or the BraTS tumor
+    labels (``seg``) plus a tissue map (``tissues``; None: the intensity fallback)."""
+
     case: str
     image: Path
-    labels: Path
+    labels: Path | None = None
+    seg: Path | None = None
+    tissues: Path | None = None
+
+    @property
+    def tissue_source(self) -> str:
+        if self.labels is not None:
+            return "labels7"
+        return "tissues" if self.tissues is not None else "intensity"
+
+    @property
+    def files(self) -> list[Path]:
+        return [p for p in (self.image, self.labels, self.seg, self.tissues) if p is not None]
 
 
-def find_case_pairs(folder: str | os.PathLike, modality: str = "t1ce") -> list[CasePair]:
-    """Every case below ``folder`` that has both ``_<modality>`` and ``_labels7`` volumes, by case id."""
+def _stem_suffix(path: Path) -> str | None:
+    suffix = suffix_of(path)
+    if suffix is None and path.name.lower().split(".nii")[0].endswith("_tissues"):
+        return "tissues"
+    return suffix
+
+
+def find_case_pairs(folder: str | os.PathLike, modality: str = "t1ce", tissues: str = "auto") -> list[CasePair]:
+    """Every case below ``folder`` with a ``_<modality>`` image and a complete label map, by case id.
+
+    A case has a complete map if it has ``_labels7``, or ``_seg`` with ``_tissues``, or (only with
+    ``tissues="intensity"``) ``_seg`` alone.
+    """
+    if tissues not in TISSUE_CHOICES:
+        raise DatasetError(f"tissues must be one of {', '.join(TISSUE_CHOICES)}, not {tissues!r}")
     root = Path(folder)
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} does not exist or is not a folder")
-    images, labels = {}, {}
+    found: dict[str, dict[str, Path]] = {}
     for path in sorted(root.rglob("*.nii*")):
-        suffix = suffix_of(path)
-        case = path.parent.name
-        if suffix == modality:
-            images[case] = path
-        elif suffix == "labels7":
-            labels[case] = path
-    pairs = [CasePair(c, images[c], labels[c]) for c in sorted(set(images) & set(labels))]
+        suffix = _stem_suffix(path)
+        if suffix in (modality, "labels7", "seg", "tissues"):
+            found.setdefault(path.parent.name, {})[suffix] = path
+    pairs, seg_only = [], []
+    for case, files in sorted(found.items()):
+        if modality not in files:
+            continue
+        if "labels7" in files:
+            pairs.append(CasePair(case, files[modality], labels=files["labels7"]))
+        elif "seg" in files and ("tissues" in files or tissues == "intensity"):
+            pairs.append(CasePair(case, files[modality], seg=files["seg"], tissues=files.get("tissues")))
+        elif "seg" in files:
+            seg_only.append(case)
     if not pairs:
-        raise DatasetError(f"no case in {root} has both a _{modality} image and a _labels7 complete label map; "
-                           f"expected case folders like sample_data/MSYN-001/ (found {len(images)} image(s) and "
-                           f"{len(labels)} label map(s))")
+        hint = ""
+        if seg_only:
+            hint = (f"; {len(seg_only)} BraTS case(s) (e.g. {seg_only[0]}) have _seg tumor labels but no tissue map: "
+                    "add <case>_tissues.nii.gz (1 CSF, 2 GM, 3 WM, e.g. from FSL FAST) or use the intensity-based "
+                    "3-class fallback (tissues=intensity)")
+        raise DatasetError(f"no case in {root} has a _{modality} image and a complete label map (_labels7, or "
+                           f"_seg with _tissues); expected case folders like sample_data/MSYN-001/{hint}")
     return pairs
+
+
+def intensity_tissues(mr: np.ndarray, seg: np.ndarray, modality: str = "t1ce", iterations: int = 50) -> np.ndarray:
+    """The intensity-based 3-class fallback: 1 CSF, 2 GM, 3 WM inside the brain, 0 elsewhere.
+
+    1-D k-means (three clusters, initialised at the 10/50/90th percentiles) on the voxels that are
+    non-zero (the skull-stripped brain, as in BraTS) and not tumor (``seg == 0``); clusters are
+    named by the sequence's contrast order. No bias correction or spatial prior: a rough stand-in
+    for a real tissue segmentation.
+    """
+    order = _TISSUE_ORDER.get(modality)
+    if order is None:
+        raise DatasetError(f"the intensity-based tissue fallback knows the contrast of {', '.join(_TISSUE_ORDER)}, "
+                           f"not {modality!r}; give a _tissues map instead")
+    inside = (mr > 0) & (seg == 0)
+    values = mr[inside].astype(np.float64)
+    out = np.zeros(mr.shape, dtype=np.uint8)
+    if values.size < 3 or values.min() == values.max():
+        return out
+    # Weighted k-means on a fine histogram: the same clusters as on the voxels, at a fraction of the cost.
+    counts, edges = np.histogram(values, bins=4096)
+    centres_of_bins = (edges[:-1] + edges[1:]) / 2
+    keep = counts > 0
+    x, w = centres_of_bins[keep], counts[keep].astype(np.float64)
+    centres = np.percentile(values, [10, 50, 90]).astype(np.float64)
+    for _ in range(iterations):
+        assign = np.argmin(np.abs(x[:, None] - centres[None]), axis=1)
+        new = np.array([np.average(x[assign == k], weights=w[assign == k]) if np.any(assign == k) else centres[k]
+                        for k in range(3)])
+        if np.allclose(new, centres):
+            break
+        centres = new
+    centres = np.sort(centres)
+    cluster = np.digitize(values, (centres[:-1] + centres[1:]) / 2)  # 0 darkest .. 2 brightest
+    out[inside] = np.asarray(order, dtype=np.uint8)[cluster]
+    return out
+    centres = np.percentile(values, [10, 50, 90])
+    for _ in range(iterations):
+        assign = np.argmin(np.abs(values[:, None] - centres[None]), axis=1)
+        new = np.array([values[assign == k].mean() if np.any(assign == k) else centres[k] for k in range(3)])
+        if np.allclose(new, centres):
+            break
+        centres = new
+    assign = np.argmin(np.abs(values[:, None] - centres[None]), axis=1)
+    rank = np.argsort(np.argsort(centres))  # cluster -> position from darkest
+    out[inside] = np.asarray(order, dtype=np.uint8)[rank[assign]]
+    return out
 
 
 def select_cases(pairs: list[CasePair], include: str = "", exclude: str = "") -> list[CasePair]:
@@ -92,18 +196,38 @@ def prepare_pair(mr: np.ndarray, labels: np.ndarray, size: int, pad_to: int = 25
     return mr_sq.astype(np.float32), lab_sq.astype(np.uint8)
 
 
-def volume_slices(pair: CasePair, size: int, pad_to: int = 256, min_label_fraction: float = 0.02):
-    """Yield (slice index, MR, labels) for every axial slice of a case with enough labelled pixels."""
+def complete_labels(pair: CasePair, modality: str = "t1ce"):
+    """(7-class map, image Volume) of a case: read, or built from ``_seg`` and tissue classes."""
     try:
         image = read_volume(pair.image, kind="image")
-        labels = read_volume(pair.labels, kind="labels")
+        others = {name: read_volume(path, kind="labels")
+                  for name, path in (("labels", pair.labels), ("seg", pair.seg), ("tissues", pair.tissues)) if path}
     except VolumeReadError as exc:
         raise DatasetError(str(exc)) from exc
-    if image.data.shape != labels.data.shape:
-        raise DatasetError(f"{pair.case}: image {image.data.shape} and label map {labels.data.shape} differ in shape")
-    lab = labels.data
+    for name, vol in others.items():
+        if vol.data.shape != image.data.shape:
+            raise DatasetError(f"{pair.case}: image {image.data.shape} and {name} map {vol.data.shape} differ in shape")
+    if pair.labels is not None:
+        return others["labels"].data, image
+    seg = others["seg"].data
+    bad = sorted(set(np.unique(seg).tolist()) - {0, 1, 2, 4})
+    if bad:
+        raise DatasetError(f"{pair.seg.name}: BraTS tumor labels are 0, 1, 2, 4; found {bad}")
+    if pair.tissues is not None:
+        tissues = others["tissues"].data
+        if tissues.max() > 3:
+            raise DatasetError(f"{pair.tissues.name}: a tissue map holds 1 CSF, 2 GM, 3 WM; found {int(tissues.max())}")
+    else:
+        tissues = intensity_tissues(image.data, seg, modality)
+    return brats_to_complete7(seg, tissues), image
+
+
+def volume_slices(pair: CasePair, size: int, pad_to: int = 256, min_label_fraction: float = 0.02,
+                  modality: str = "t1ce"):
+    """Yield (slice index, MR, labels) for every axial slice of a case with enough labelled pixels."""
+    lab, image = complete_labels(pair, modality)
     if lab.max() >= N_CLASSES:
-        raise DatasetError(f"{pair.labels.name}: holds class {int(lab.max())}; a complete label map has classes 0-6")
+        raise DatasetError(f"{pair.labels.name if pair.labels else pair.case}: holds class {int(lab.max())}; a complete label map has classes 0-6")
     mr = percentile_rescale(image.data, out_range=(-1.0, 1.0))
     for z in range(lab.shape[0]):
         if np.mean(lab[z] > 0) < min_label_fraction:
@@ -116,15 +240,15 @@ class PairedSliceDataset:
     """All (MR, label map) slice pairs of the selected cases, held in memory."""
 
     def __init__(self, folder: str | os.PathLike, size: int, modality: str = "t1ce", include: str = "",
-                 exclude: str = "", pad_to: int = 256, min_label_fraction: float = 0.02):
+                 exclude: str = "", pad_to: int = 256, min_label_fraction: float = 0.02, tissues: str = "auto"):
         self.root = Path(folder)
         self.size = int(size)
-        self.pairs = select_cases(find_case_pairs(self.root, modality), include, exclude)
-        files = [f for p in self.pairs for f in (p.image, p.labels)]
+        self.pairs = select_cases(find_case_pairs(self.root, modality, tissues), include, exclude)
+        files = [f for p in self.pairs for f in p.files]
         self.fingerprint = dataset_fingerprint(self.root, files)
         mrs, labs, self.sources = [], [], []
         for pair in self.pairs:
-            for z, m, l in volume_slices(pair, self.size, pad_to, min_label_fraction):
+            for z, m, l in volume_slices(pair, self.size, pad_to, min_label_fraction, modality):
                 mrs.append(m)
                 labs.append(l)
                 self.sources.append((pair.case, z))
@@ -144,7 +268,15 @@ class PairedSliceDataset:
         return len(self.mr)
 
     def describe(self) -> str:
-        return f"{len(self)} labelled slices from {len(self.pairs)} case(s) in {self.root}"
+        text = f"{len(self)} labelled slices from {len(self.pairs)} case(s) in {self.root}"
+        sources = [p.tissue_source for p in self.pairs]
+        notes = []
+        if sources.count("tissues"):
+            notes.append(f"{sources.count('tissues')} with tissue classes from the given _tissues maps")
+        if sources.count("intensity"):
+            notes.append(f"{sources.count('intensity')} with tissue classes from the intensity-based 3-class "
+                         "fallback (k-means on intensities, not a tissue segmentation)")
+        return text + (f" ({'; '.join(notes)})" if notes else "")
 
     def batch(self, items: list[tuple[int, tuple[int, ...]]]) -> torch.Tensor:
         """(B, 2, size, size): MR in [-1, 1] and the class index as float, for ``items`` [(index, key)]."""

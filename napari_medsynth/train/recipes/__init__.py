@@ -6,3 +6,6 @@ decorated with ``@register_recipe("name")``) and imports it below.
 
 from . import dcgan  # noqa: F401
 from . import pggan  # noqa: F401
+from . import classifier  # noqa: F401
+from . import segmenter  # noqa: F401
+from . import spade  # noqa: F401

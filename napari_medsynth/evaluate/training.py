@@ -1,0 +1,101 @@
+"""Train an evaluation network through the one Trainer and get the trained module back.
+
+The evaluation's classifiers and segmenter are ordinary recipes: their arrays are written into
+``work_dir/data`` (:func:`~napari_medsynth.train.arrays.write_array_dataset`), the
+:class:`~napari_medsynth.train.trainer.Trainer` runs the recipe into ``work_dir/run`` (checkpoint
+and model card included, so every number in a report can be traced to its weights), and the
+final checkpoint is loaded back (``weights_only``) into a fresh network in evaluation mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..train.arrays import write_array_dataset
+from ..train.checkpoint import latest_checkpoint, load_checkpoint
+from ..train.device import Precision
+from ..train.events import DoneEvent, StepEvent
+from ..train.recipe import config_from_dict, get_recipe
+from ..train.trainer import Trainer, TrainSettings
+
+#: progress(done, total, message): called from the thread that runs the evaluation.
+Progress = Callable[[int, int, str], None]
+
+
+class EvaluationError(ValueError):
+    """The evaluation cannot run on these inputs; the message says why and what to do."""
+
+
+def fit_network(recipe: str, work_dir: str | os.PathLike, images, labels, masks=None, *, steps: int,
+                seed: int = 0, threads: int | None = None, overrides: dict[str, Any] | None = None,
+                progress: Progress | None = None, label: str = "training", network: str = "net"):
+    """Train ``recipe`` on the arrays for ``steps`` steps; return (module on CPU in eval mode, config).
+
+    ``work_dir`` must not hold a previous run of this network (the trainer refuses to overwrite).
+    """
+    work = Path(work_dir)
+    data_dir = work / "data"
+    write_array_dataset(data_dir, images, labels, masks)
+    settings = TrainSettings(data_dir=str(data_dir), out_dir=str(work / "run"), steps=int(steps),
+                             checkpoint_every=int(steps), preview_every=0, device="cpu", precision="fp32",
+                             seed=int(seed), threads=threads, keep_checkpoints=1)
+    listeners = ()
+    if progress is not None:
+        def listener(event):
+            if isinstance(event, StepEvent):
+                progress(event.step, event.total_steps, f"{label}: step {event.step}/{event.total_steps}")
+        listeners = (listener,)
+    done: DoneEvent = Trainer(recipe, settings, overrides=overrides or {}, listeners=listeners).run()
+    if done.reason != "finished":
+        raise EvaluationError(f"{label} did not finish ({done.reason}{': ' + done.error if done.error else ''})")
+    return load_trained(recipe, settings.out_dir, network)
+
+
+def load_trained(recipe: str, out_dir: str | os.PathLike, network: str = "net"):
+    """The network ``network`` of the newest checkpoint in ``out_dir``, on CPU, in eval mode."""
+    path = latest_checkpoint(out_dir)
+    if path is None:
+        raise EvaluationError(f"no checkpoint in {out_dir}")
+    state = load_checkpoint(path)
+    cls = get_recipe(recipe)
+    config = config_from_dict(cls.config_class, dict(state["config"]))
+    device = torch.device("cpu")
+    rec = cls(config, device, Precision("fp32", device), int(state.get("seed", 0)))
+    rec.build()
+    rec.load_state_dict(state["model"])
+    net = rec.network(network)
+    net.eval()
+    return net, config
+
+
+@torch.no_grad()
+def predict_crops(net: torch.nn.Module, images: np.ndarray, size: int, batch_size: int = 64,
+                  crops: str = "five") -> np.ndarray:
+    """Softmax class probabilities (N, K) of ``images`` (N, S, S), averaged over crops.
+
+    With ``S > size`` the image is seen through ``size`` x ``size`` crops: the centre one
+    (``crops="center"``) or the centre and the four corners (``"five"``), whose probabilities are
+    averaged; with ``S == size`` the whole image.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    side = images.shape[-1]
+    if side < size:
+        raise EvaluationError(f"images are {side} px, smaller than the network input {size}")
+    c, e = (side - size) // 2, side - size
+    offsets = [(c, c)] if crops == "center" or side == size else [(c, c), (0, 0), (0, e), (e, 0), (e, e)]
+    net.eval()
+    total = None
+    for top, left in offsets:
+        view = images[:, top:top + size, left:left + size]
+        parts = []
+        for start in range(0, len(view), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(view[start:start + batch_size, None]))
+            parts.append(torch.softmax(net(x).float(), dim=1).numpy())
+        probs = np.concatenate(parts)
+        total = probs if total is None else total + probs
+    return total / len(offsets)

@@ -1,0 +1,164 @@
+"""Recipe "spade": the label -> MR renderer of the PGGAN + SPADE paper (Foroozandeh & Eklund).
+
+Data: :class:`~..paired.PairedSliceDataset`, axial slices of the 7-class complete label map with
+the matching MR slice, padded to 256 x 256 as in the paper and resized to ``image_size``; select
+patients with ``include`` / ``exclude`` so that held-out cases stay unseen.
+
+Networks (:mod:`napari_medsynth.models.spade`): a generator of SPADE residual blocks conditioned
+on the one-hot label map (plus noise maps for texture), an optional style encoder (VAE,
+``z_dim > 0``) so one label map renders in several styles, and MONAI's multi-scale PatchGAN
+discriminator on the (label map, MR) pair.
+
+Losses, as in SPADE's defaults: hinge adversarial loss (MONAI ``PatchAdversarialLoss``), feature
+matching on the discriminator's intermediate features (weight 10), KL divergence of the style
+code (weight 0.05); Adam with beta1 = 0, beta2 = 0.9 and the two-time-scale learning rates
+1e-4 (G) / 4e-4 (D). The VGG perceptual loss is off, as the paper trained it (``no_vgg_loss``);
+its ImageNet weights could not be loaded offline anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.losses import PatchAdversarialLoss
+
+from ...models.spade import SpadeGenerator, build_discriminator, kld_loss
+from ..paired import N_CLASSES, PairedSliceDataset, one_hot
+from ..recipe import Recipe, RecipeConfig, register_recipe
+from ..rng import derive_seed
+
+
+def parse_channels(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"channels must be comma-separated integers like 64,64,32,16, not {text!r}") from None
+    if len(values) < 2 or min(values) < 1:
+        raise ValueError(f"channels needs at least two positive widths (coarsest to finest), not {text!r}")
+    return values
+
+
+@dataclass
+class SpadeConfig(RecipeConfig):
+    batch_size: int = 8
+    image_size: int = 64
+    preview_count: int = 8
+    #: MR sequence the renderer learns (the ``_<modality>`` file of each case).
+    modality: str = "t1ce"
+    #: Comma-separated case ids to train on (empty: all) and to leave out (held-out patients).
+    include: str = ""
+    exclude: str = ""
+    #: Tissue classes of case folders without a ``_labels7`` map: ``auto`` (a ``_tissues`` map
+    #: the user gives, FSL FAST convention 1 CSF / 2 GM / 3 WM) or ``intensity`` (the documented
+    #: intensity-based 3-class fallback, see :mod:`..paired`).
+    tissues: str = "auto"
+    #: Generator widths from the coarsest resolution to image_size (comma-separated).
+    channels: str = "64,64,32,16"
+    spade_hidden: int = 32
+    #: Style code size (0: no style encoder, one style per label map).
+    z_dim: int = 16
+    noise_channels: int = 2
+    d_channels: int = 16
+    d_layers: int = 2
+    num_d: int = 2
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    lambda_fm: float = 10.0
+    lambda_kld: float = 0.05
+
+
+def build_generator(c: SpadeConfig) -> SpadeGenerator:
+    """The generator described by a config (also used to rebuild it from a checkpoint)."""
+    depth = len(parse_channels(c.channels)) - 1
+    enc = tuple(min(16 * 2 ** i, 64) for i in range(max(depth, 1)))
+    return SpadeGenerator(size=c.image_size, label_nc=N_CLASSES, channels=parse_channels(c.channels),
+                          z_dim=c.z_dim, noise_channels=c.noise_channels, spade_hidden=c.spade_hidden,
+                          encoder_channels=enc)
+
+
+@register_recipe("spade")
+class SpadeRecipe(Recipe):
+    config_class = SpadeConfig
+    network_names = ("G", "D")
+    optimizer_names = ("opt_g", "opt_d")
+
+    def build(self) -> None:
+        c = self.config
+        if c.tissues not in ("auto", "intensity"):
+            raise ValueError(f"tissues must be 'auto' or 'intensity', not {c.tissues!r}")
+        self.G = build_generator(c).to(self.device)
+        self.D = build_discriminator(c.image_size, N_CLASSES, c.d_channels, c.num_d, c.d_layers).to(self.device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
+        self.adv = PatchAdversarialLoss(criterion="hinge")
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, 2))
+        self._preview_noise = self.network("G").make_noise(c.preview_count, gen, self.device)
+        self._preview_labels: torch.Tensor | None = None
+
+    def make_dataset(self, data_dir: str, pattern: str = "*") -> PairedSliceDataset:
+        c = self.config
+        ds = PairedSliceDataset(data_dir, c.image_size, modality=c.modality, include=c.include, exclude=c.exclude,
+                                tissues=c.tissues)
+        # Fixed preview label maps spread over the data (never drawn from the training random stream).
+        idx = np.linspace(0, len(ds) - 1, c.preview_count).round().astype(int)
+        self._preview_labels = one_hot(torch.from_numpy(ds.labels[idx].astype(np.int64))).to(self.device)
+        return ds
+
+    def _pair(self, seg: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return torch.cat([seg, image], 1)
+
+    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        amp, c = self.precision, self.config
+        real = batch[:, :1]
+        seg = one_hot(batch[:, 1])
+        n = real.shape[0]
+
+        # Generator: fool D, match D's features of the real pair, keep the style code near N(0, I).
+        self.opt_g.zero_grad(set_to_none=True)
+        with amp.autocast():
+            kld = torch.zeros((), device=self.device)
+            if c.z_dim > 0:
+                fake, mu, logvar = self.G(seg, style_from=real)
+                kld = kld_loss(mu.float(), logvar.float())
+            else:
+                fake = self.G(seg)
+            # Fake and real pairs through D in one pass (one forward per backward, as DDP needs).
+            logits, feats = self.D(torch.cat([self._pair(seg, fake), self._pair(seg, real)], 0))
+            g_adv = self.adv([o[:n] for o in logits], target_is_real=True, for_discriminator=False)
+            fm = sum(F.l1_loss(f[:n], f[n:].detach()) for per_d in feats for f in per_d) / len(feats)
+            loss_g = g_adv + c.lambda_fm * fm + c.lambda_kld * kld
+        amp.backward(loss_g)
+        amp.step(self.opt_g)
+
+        # Discriminator: hinge loss on real and (detached) fake pairs.
+        self.opt_d.zero_grad(set_to_none=True)
+        with amp.autocast():
+            logits, _ = self.D(torch.cat([self._pair(seg, fake.detach()), self._pair(seg, real)], 0))
+            d_fake = self.adv([o[:n] for o in logits], target_is_real=False, for_discriminator=True)
+            d_real = self.adv([o[n:] for o in logits], target_is_real=True, for_discriminator=True)
+            loss_d = d_fake + d_real
+        amp.backward(loss_d)
+        amp.step(self.opt_d)
+
+        return {"loss_d": float(loss_d.detach()), "loss_g_adv": float(g_adv.detach()),
+                "loss_fm": float(fm.detach()), "loss_kld": float(kld.detach()),
+                "l1_to_real": float((fake.detach() - real).abs().mean())}
+
+    @torch.no_grad()
+    def previews(self) -> np.ndarray:
+        """Renders of fixed label maps in the mean style (z = 0) with fixed noise."""
+        G = self.network("G")
+        if self._preview_labels is None:
+            return np.zeros((0, self.config.image_size, self.config.image_size), np.float32)
+        was_training = G.training
+        G.eval()
+        try:
+            images = G(self._preview_labels, None, self._preview_noise).float().cpu().numpy()[:, 0]
+        finally:
+            G.train(was_training)
+        return images
