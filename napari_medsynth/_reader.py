@@ -63,6 +63,15 @@ def label_vocabulary(name: str, data: np.ndarray):
     return None
 
 
+def labels_style(classes) -> dict:
+    """Labels-layer keywords for a vocabulary: fixed colours (background transparent, values
+    outside the vocabulary magenta) and a ``class`` feature, so napari shows class names."""
+    colormap = {c.value: (c.color if c.value else "transparent") for c in classes}
+    colormap[None] = "magenta"  # values outside the vocabulary stand out
+    return {"colormap": colormap,
+            "features": {"index": [c.value for c in classes], "class": [c.name for c in classes]}}
+
+
 def volume_to_layer_data(vol: Volume) -> tuple:
     """A :class:`Volume` as a napari layer data tuple (display orientation, voxel size as scale)."""
     meta = {
@@ -73,9 +82,7 @@ def volume_to_layer_data(vol: Volume) -> tuple:
     if vol.kind == "labels":
         classes = label_vocabulary(vol.name, vol.data)
         if classes is not None:
-            meta["colormap"] = {c.value: (c.color if c.value else "transparent") for c in classes}
-            meta["colormap"][None] = "magenta"  # values outside the vocabulary stand out
-            meta["features"] = {"index": [c.value for c in classes], "class": [c.name for c in classes]}
+            meta.update(labels_style(classes))
         meta["opacity"] = 0.5
         return vol.data, meta, "labels"
     meta["colormap"] = "gray"

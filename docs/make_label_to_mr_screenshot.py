@@ -1,0 +1,79 @@
+"""Screenshot for the README: the Label → MR panel with a painted tumor and its rendered MR.
+
+Run under a (virtual) display:
+``xvfb-run -a -s "-screen 0 1400x900x24" python docs/make_label_to_mr_screenshot.py [SPADE.pt [PGGAN.pt]]``
+(without arguments the shipped checkpoints are used).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+
+
+def _wait(widget, app, timeout=120.0) -> None:
+    """Let the panel's debounce, worker and poll timer finish."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        app.processEvents()
+        if (widget._last is not None and not widget.live.busy and not widget._debounce.isActive()
+                and not widget._poll_timer.isActive()):
+            return
+        time.sleep(0.02)
+    raise TimeoutError("the renderer did not finish")
+
+
+def paint_tumor(layer) -> None:
+    """A right frontal glioma drawn as a person would: edema, an enhancing rim, a necrotic core."""
+    n = layer.data.shape[-1]
+    cy, cx = int(0.38 * n), int(0.37 * n)  # the patient's right is on the viewer's left
+    for label, radius in ((2, 0.11), (3, 0.055), (1, 0.03)):
+        layer.brush_size = max(1, int(2 * radius * n))
+        layer.paint((cy, cx), label)
+    layer.brush_size = max(1, int(0.08 * n))
+    layer.paint((cy + int(0.06 * n), cx + int(0.05 * n)), 2)  # edema spreading posteriorly
+
+
+def main(argv: list[str]) -> None:
+    import napari
+    import napari._qt.qt_main_window as _qmw
+    from qtpy.QtWidgets import QApplication
+
+    _qmw.SHOW_QT_WARNING = False  # napari's one-off backend notice would cover the picture
+    viewer = napari.Viewer(title="napari-medsynth: Label → MR")
+    viewer.window._qt_window.resize(1400, 900)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", "Label → MR")
+    if len(argv) > 0:
+        widget.renderer_file.value = argv[0]
+    if len(argv) > 1:
+        widget.sampler_file.value = argv[1]
+    app = QApplication.instance()
+    widget.new_blank_map()
+    _wait(widget, app)
+    layer = widget.layers.labels
+    paint_tumor(layer)
+    widget.class_buttons.button(3).click()
+    _wait(widget, app)
+    widget.k_styles.setValue(2)  # two styles below the pair keep the picture square
+    widget.style_seed.setValue(1)
+    _wait(widget, app)
+    widget.styles_button.click()
+    t0 = time.monotonic()
+    while "styles" not in widget.status.text() or widget.live.busy:
+        app.processEvents()
+        time.sleep(0.02)
+        if time.monotonic() - t0 > 120:
+            raise TimeoutError("styles did not finish")
+    for _ in range(5):
+        app.processEvents()
+    viewer.reset_view()
+    app.processEvents()
+    viewer.screenshot(str(DOCS / "label_to_mr.png"), canvas_only=False, flash=False)
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Inference pipelines: turning trained generators into images (label map -> MR, provenance)."""

@@ -1,0 +1,128 @@
+"""The layers of the Label → MR panel: the editable label map, its MR beside it, a style strip.
+
+The MR sits to the right of the label map at the same scale and the K-style strip below them,
+all to the right of whatever the viewer already shows, so a source volume, the map being
+painted and its MR are seen together without napari's grid mode rearranging other layers.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from napari.layers import Image, Labels
+
+from .. import labels as vocab
+from .._reader import labels_style
+from ..synth.label_maps import CANVAS
+
+LABEL_LAYER = "label map"
+MR_LAYER = "MR (rendered)"
+STYLES_LAYER = "MR styles"
+OWN_LAYERS = (LABEL_LAYER, MR_LAYER, STYLES_LAYER)
+#: Gap between the label map, the MR and the styles, in canvas pixels.
+GAP = 12
+
+
+class PairLayers:
+    def __init__(self, viewer, on_edit: Callable[[], None], on_selected_label: Callable[[], None]):
+        self.viewer = viewer
+        self.labels: Labels | None = None
+        self.mr: Image | None = None
+        self._on_edit = on_edit
+        self._on_selected_label = on_selected_label
+        self._quiet = 0  # >0 while the panel itself replaces the map: not an edit
+
+    def forget_removed(self) -> None:
+        """Drop layers the person deleted; the next map or render creates them again."""
+        if self.labels is not None and self.labels not in self.viewer.layers:
+            self.labels = None
+        if self.mr is not None and self.mr not in self.viewer.layers:
+            self.mr = None
+
+    def set_map(self, labels: np.ndarray) -> Labels:
+        """Show ``labels`` in the label-map layer (created on first use), without counting as an edit."""
+        self._quiet += 1
+        try:
+            self.forget_removed()
+            if self.labels is not None and self.labels.data.shape == labels.shape:
+                self.labels.data = labels
+            else:
+                self._create_labels(labels)
+            return self.labels
+        finally:
+            self._quiet -= 1
+
+    def _create_labels(self, labels: np.ndarray) -> None:
+        if self.labels is not None:
+            self.viewer.layers.remove(self.labels)
+        scale = CANVAS / labels.shape[-1]
+        right = [float(layer.extent.world[1][-1]) for layer in self.viewer.layers if layer.name not in OWN_LAYERS]
+        x0 = max(right) + 2 * GAP if right else 0.0
+        layer = Labels(labels, name=LABEL_LAYER, scale=(scale, scale), translate=(0, x0), opacity=1.0,
+                       **labels_style(vocab.COMPLETE7))
+        layer.brush_size = max(3, labels.shape[-1] // 24)
+        layer.selected_label = 3
+        # paint: end of a brush stroke or a fill; labels_update: each dab during a stroke;
+        # set_data: undo / redo; data: the array replaced from a script
+        for ev in (layer.events.paint, layer.events.labels_update, layer.events.set_data, layer.events.data):
+            ev.connect(self._edited)
+        layer.events.selected_label.connect(lambda *_: self._on_selected_label())
+        self.viewer.layers.append(layer)
+        self.labels = layer
+        self._on_selected_label()
+        self._place(self.mr, right_of_map=True)
+        self.viewer.reset_view()
+
+    def _edited(self, *_args) -> None:
+        if not self._quiet:
+            self._on_edit()
+
+    def _place(self, layer, right_of_map: bool) -> None:
+        if layer is None or self.labels is None:
+            return
+        sy, sx = self.labels.scale[-2:]
+        ty, tx = self.labels.translate[-2:]
+        h, w = self.labels.data.shape[-2:]
+        layer.scale = (sy, sx)
+        layer.translate = (ty, tx + (w + GAP) * sx) if right_of_map else (ty + (h + GAP) * sy, tx)
+
+    def show_mr(self, mr: np.ndarray) -> Image:
+        self.forget_removed()
+        if self.mr is not None and self.mr.data.shape == mr.shape:
+            self.mr.data = mr
+            return self.mr
+        if self.mr is not None:
+            self.viewer.layers.remove(self.mr)
+        self.mr = Image(mr, name=MR_LAYER, colormap="gray", contrast_limits=(0.0, 1.0))
+        self._place(self.mr, right_of_map=True)
+        self.viewer.layers.insert(0, self.mr)  # under the map in the layer list
+        self._keep_brush()
+        self.viewer.reset_view()
+        return self.mr
+
+    def styles(self) -> Image | None:
+        layer = self.viewer.layers[STYLES_LAYER] if STYLES_LAYER in self.viewer.layers else None
+        return layer if isinstance(layer, Image) else None
+
+    def show_styles(self, images: np.ndarray, seeds) -> Image:
+        """K renders side by side in one strip below the pair, seeds left to right."""
+        k, h, w = images.shape
+        strip = np.zeros((h, k * w + (k - 1) * GAP), np.float32)
+        for i in range(k):
+            strip[:, i * (w + GAP):i * (w + GAP) + w] = images[i]
+        layer = self.styles()
+        if layer is None:
+            layer = Image(strip, name=STYLES_LAYER, colormap="gray", contrast_limits=(0.0, 1.0))
+            self.viewer.layers.insert(0, layer)
+        else:
+            layer.data = strip
+        self._place(layer, right_of_map=False)
+        layer.metadata["style_seeds"] = [int(s) for s in seeds]
+        self._keep_brush()
+        self.viewer.reset_view()
+        return layer
+
+    def _keep_brush(self) -> None:
+        if self.labels is not None:
+            self.viewer.layers.selection.active = self.labels

@@ -1,0 +1,459 @@
+"""Label → MR panel: paint a 7-class label map and watch the SPADE renderer turn it into MR.
+
+A thin view over :mod:`napari_medsynth.synth`: the map is a napari Labels layer ("label map")
+with the 7 named classes and their fixed colours; the rendered MR is an image layer placed to
+its right, so both are seen side by side at the same scale. Every edit restarts a short
+debounce timer; when painting pauses, the map is handed to a
+:class:`~napari_medsynth.synth.live.LiveRenderer` that renders in its own thread (only the
+newest map), and a QTimer collects the result. Painting therefore never waits for the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import FileEdit
+from napari.layers import Labels
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (QApplication, QComboBox, QFormLayout, QGridLayout, QGroupBox,
+                            QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from ..synth.label_maps import CANVAS, LabelMapError, map_from_volume, template_map, validate_map
+from ..synth.live import LIVE, STYLES, LiveRenderer, RenderResult
+from ..synth.pairs import provenance, save_pair
+from ._class_palette import ClassPalette
+from ._pair_layers import OWN_LAYERS, PairLayers
+
+if TYPE_CHECKING:
+    import napari
+
+#: Quiet time after the last brush event before the map is rendered.
+DEBOUNCE_MS = 200
+#: How often finished renders are collected while the worker is busy.
+POLL_MS = 40
+MEAN_STYLE = -1  # the style spin box's minimum, shown as "mean style"
+
+
+def _load_renderer(path):
+    from ..spade.render import SpadeRenderer
+
+    return SpadeRenderer.load(path)
+
+
+def _load_sampler(path):
+    from ..pggan.sample import LabelMapSampler
+
+    return LabelMapSampler.load(path)
+
+
+def _model_name(model, path) -> str:
+    name = str(path) if path else "shipped checkpoint"
+    sha = getattr(model, "sha256", "") or ""
+    return f"{name} (sha256 {sha[:10]}…, {model.size} px)"
+
+
+class _Holder:
+    """The live renderer, reachable from shutdown hooks that must not keep the widget alive."""
+
+    def __init__(self) -> None:
+        self.live: LiveRenderer | None = None
+
+    def shutdown(self, *_args) -> None:
+        if self.live is not None:
+            self.live.close(wait=2.0)
+
+
+class LabelToMRWidget(QWidget):
+    def __init__(self, napari_viewer: "napari.viewer.Viewer", renderer=None, sampler=None):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.renderer = None
+        self.sampler = None
+        self._holder = _Holder()
+        self._source: dict = {"source": "drawn", "template": "brain outline"}
+        self._start_map: np.ndarray | None = None  # the map as created, to tell whether it was edited
+        self._requested: tuple | None = None  # (labels, seed) of the newest live request
+        self._last: RenderResult | None = None
+        self.layers = PairLayers(napari_viewer, self.schedule_render, self._sync_class_buttons)
+        self._renderer_name = ""
+        self._sampler_name = ""
+        self._sampler_error = ""
+        self._chosen_source = ""
+        self._build()
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.render_now)
+        self._poll_timer = QTimer(self)
+        self._poll_timer.setInterval(POLL_MS)
+        self._poll_timer.timeout.connect(self._poll)
+        shutdown = functools.partial(_Holder.shutdown, self._holder)
+        self.destroyed.connect(shutdown)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(shutdown)
+        self.viewer.layers.events.inserted.connect(self._refresh_sources)
+        self.viewer.layers.events.removed.connect(self._refresh_sources)
+        self._refresh_sources()
+        self.set_renderer(renderer) if renderer is not None else self.load_renderer()
+        self.set_sampler(sampler) if sampler is not None else self.load_sampler()
+
+    # --- layout -----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.model_info = QLabel()
+        self.model_info.setWordWrap(True)
+        self.renderer_file = FileEdit(label="Renderer", mode="r", filter="*.pt", nullable=True,
+                                      tooltip="SPADE checkpoint (.pt); empty: the shipped one")
+        self.sampler_file = FileEdit(label="Label sampler", mode="r", filter="*.pt", nullable=True,
+                                     tooltip="PGGAN label-map checkpoint (.pt); empty: the shipped one")
+        self.renderer_file.changed.connect(lambda *_: self.load_renderer())
+        self.sampler_file.changed.connect(lambda *_: self.load_sampler())
+
+        start = QGroupBox("Start from")
+        grid = QGridLayout(start)
+        self.blank_button = QPushButton("New blank map")
+        self.blank_button.setToolTip("A brain outline (grey matter, white matter, ventricles) to paint a tumor into")
+        self.sample_button = QPushButton("Sample from PGGAN")
+        self.sample_seed = QSpinBox()
+        self.sample_seed.setRange(0, 2**31 - 1)
+        self.sample_seed.setPrefix("seed ")
+        self.sample_seed.setToolTip("The same seed always gives the same label map")
+        self.source_combo = QComboBox()
+        self.source_combo.setToolTip("A label layer: a 7-class map (_labels7) or a BraTS segmentation (_seg)")
+        self.source_combo.activated.connect(lambda *_: setattr(self, "_chosen_source",
+                                                                self.source_combo.currentText()))
+        self.slice_button = QPushButton("Use current slice")
+        self.slice_button.setToolTip("Take the axial slice shown in the viewer from the chosen label layer")
+        grid.addWidget(self.blank_button, 0, 0, 1, 2)
+        grid.addWidget(self.sample_button, 1, 0)
+        grid.addWidget(self.sample_seed, 1, 1)
+        grid.addWidget(self.source_combo, 2, 0)
+        grid.addWidget(self.slice_button, 2, 1)
+        self.source_info = QLabel()
+        self.source_info.setWordWrap(True)
+        grid.addWidget(self.source_info, 3, 0, 1, 2)
+        self.blank_button.clicked.connect(self.new_blank_map)
+        self.sample_button.clicked.connect(self.sample_map)
+        self.slice_button.clicked.connect(self.map_from_layer)
+
+        paint = ClassPalette()
+        self.class_buttons = paint.group
+        paint.group.idClicked.connect(self._class_clicked)
+
+        render = QGroupBox("Render")
+        form = QFormLayout(render)
+        self.style_seed = QSpinBox()
+        self.style_seed.setRange(MEAN_STYLE, 2**31 - 1)
+        self.style_seed.setSpecialValueText("mean style")
+        self.style_seed.setValue(MEAN_STYLE)
+        self.style_seed.setToolTip("Style of the rendered MR; 'mean style' is the renderer's average look")
+        self.style_seed.valueChanged.connect(lambda *_: self.schedule_render())
+        form.addRow("Style seed", self.style_seed)
+        row = QHBoxLayout()
+        self.k_styles = QSpinBox()
+        self.k_styles.setRange(2, 16)
+        self.k_styles.setValue(4)
+        self.k_styles.setPrefix("K = ")
+        self.styles_button = QPushButton("Render K styles")
+        self.styles_button.setToolTip("The same map in K styles (seeds from the style seed on), below the pair")
+        self.styles_button.clicked.connect(self.render_styles)
+        row.addWidget(self.k_styles)
+        row.addWidget(self.styles_button)
+        form.addRow(row)
+
+        save = QGroupBox("Save pair")
+        sform = QFormLayout(save)
+        self.save_dir = FileEdit(mode="d", nullable=True, tooltip="The pair becomes the case folder FOLDER/NAME/")
+        self.stem = QLineEdit("SYN-0001")
+        self.stem.setToolTip("Case name: files NAME_labels7.nii.gz, NAME_t1ce.nii.gz and NAME.json")
+        self.save_button = QPushButton("Save pair…")
+        self.save_button.clicked.connect(self.save)
+        sform.addRow("Folder", self.save_dir.native)
+        sform.addRow("Case name", self.stem)
+        sform.addRow(self.save_button)
+
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        files = QFormLayout()
+        files.addRow("Renderer", self.renderer_file.native)
+        files.addRow("Label sampler", self.sampler_file.native)
+        layout = QVBoxLayout(self)
+        layout.addLayout(files)
+        layout.addWidget(self.model_info)
+        for box in (start, paint, render, save):
+            layout.addWidget(box)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+    # --- models -----------------------------------------------------------------------------------
+    def load_renderer(self) -> None:
+        path = self.renderer_file.value or None
+        try:
+            self.set_renderer(_load_renderer(path), path)
+        except Exception as exc:  # missing/corrupt checkpoint: the panel says so, napari goes on
+            self.set_renderer(None)
+            self._message(f"No renderer: {_first_line(exc)}. Train one (Train panel, SPADE recipe) "
+                          "or choose a checkpoint file above.", error=True)
+
+    def set_renderer(self, renderer, path=None) -> None:
+        if self._holder.live is not None:
+            self._holder.live.close(wait=2.0)
+            self._holder.live = None
+        self.renderer = renderer
+        self._last = None
+        self._requested = None
+        if renderer is not None:
+            self._holder.live = LiveRenderer(renderer)
+            self._renderer_name = _model_name(renderer, path)
+            self._message(f"Renderer: {self._renderer_name}. Start from a map, then paint.")
+        self._update_model_info()
+        self._enable()
+        if renderer is not None and self.layers.labels is not None:
+            self.schedule_render(now=True)
+
+    def load_sampler(self) -> None:
+        path = self.sampler_file.value or None
+        try:
+            self.set_sampler(_load_sampler(path), path)
+        except Exception as exc:
+            self.set_sampler(None)
+            self._sampler_error = _first_line(exc)
+            self._update_model_info()
+
+    def set_sampler(self, sampler, path=None) -> None:
+        self.sampler = sampler
+        self._sampler_error = ""
+        self._sampler_name = _model_name(sampler, path) if sampler is not None else ""
+        self._update_model_info()
+        self._enable()
+
+    def _update_model_info(self) -> None:
+        lines = [f"Renderer: {self._renderer_name}" if self.renderer is not None else "Renderer: none loaded"]
+        if self.sampler is not None:
+            lines.append(f"Label sampler: {self._sampler_name}")
+        else:
+            lines.append(f"Label sampler: none ({getattr(self, '_sampler_error', '') or 'not loaded'})")
+        self.model_info.setText("\n".join(lines))
+
+    def _enable(self) -> None:
+        ok = self.renderer is not None
+        for w in (self.blank_button, self.slice_button, self.source_combo, self.style_seed, self.k_styles,
+                  self.styles_button, self.save_button):
+            w.setEnabled(ok)
+        for b in self.class_buttons.buttons():
+            b.setEnabled(ok)
+        self.sample_button.setEnabled(ok and self.sampler is not None)
+        self.sample_seed.setEnabled(ok and self.sampler is not None)
+
+    @property
+    def live(self) -> LiveRenderer | None:
+        return self._holder.live
+
+    @property
+    def size(self) -> int:
+        """Side of the label map: the 256-pixel canvas of the training slices (1 mm pixels for
+        BraTS), whatever the model's resolution; the renderer resizes to and from its own."""
+        return CANVAS
+
+    # --- starting maps --------------------------------------------------------------------------
+    def new_blank_map(self) -> None:
+        self._set_map(template_map(self.size), {"source": "drawn", "template": "brain outline"},
+                      "Brain outline: pick a class below and paint (e.g. ET, then NCR/NET inside, ED around).")
+
+    def sample_map(self) -> None:
+        if self.sampler is None:
+            return
+        seed = self.sample_seed.value()
+        try:
+            sampled = self.sampler.sample(1, seed, size=self.size)[0]
+            labels = validate_map(sampled)
+        except Exception as exc:
+            self._message(f"Sampling failed: {_first_line(exc)}", error=True)
+            return
+        self._set_map(labels, {"source": "pggan", "sampler_seed": seed},
+                      f"PGGAN label map, seed {seed}. Paint to edit it.")
+
+    def map_from_layer(self) -> None:
+        layer = self._source_layer()
+        if layer is None:
+            self.source_info.setText("Open a label layer first (e.g. File > Open Sample > Brain MR with "
+                                     "simulated glioma, or a BraTS case folder).")
+            return
+        ndim = layer.ndim
+        index = 0
+        if ndim == 3:
+            point = self.viewer.dims.point[-ndim:]
+            index = int(np.round(layer.world_to_data(point)[0]))
+        names = list(layer.features["class"]) if "class" in getattr(layer, "features", {}) else None
+        try:
+            sm = map_from_volume(np.asarray(layer.data), index, self.size, names)
+        except LabelMapError as exc:
+            self.source_info.setText(f"{layer.name}: {exc}")
+            return
+        info = (layer.metadata.get("medsynth") or {}) if isinstance(layer.metadata, dict) else {}
+        note = f"{layer.name}, slice {sm.slice_index}" + ("".join(f"; {n}" for n in sm.notes))
+        self._set_map(sm.labels, {"source": "volume", "volume_path": info.get("path") or None,
+                                  "layer_name": layer.name, "slice_index": sm.slice_index}, note + ".")
+
+    def _source_layer(self) -> Labels | None:
+        name = self.source_combo.currentText()
+        if name and name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            return layer if isinstance(layer, Labels) else None
+        return None
+
+    def _refresh_sources(self, *_args) -> None:
+        current = self.source_combo.currentText()
+        names = [layer.name for layer in self.viewer.layers
+                 if isinstance(layer, Labels) and layer.name not in OWN_LAYERS]
+        self.source_combo.blockSignals(True)
+        self.source_combo.clear()
+        self.source_combo.addItems(names)
+        prefer = [n for n in names if n.endswith("_labels7")] or [n for n in names if n.endswith("_seg")]
+        # a complete map beats a BraTS segmentation, unless the person picked one
+        pick = current if current in names and current == self._chosen_source else (prefer or [current])[0]
+        if pick:
+            self.source_combo.setCurrentText(pick)
+        self.source_combo.blockSignals(False)
+        self.layers.forget_removed()
+
+    def _set_map(self, labels: np.ndarray, source: dict, note: str) -> None:
+        if self.renderer is None:
+            self._message("Load a renderer checkpoint first.", error=True)
+            return
+        self._source = source
+        self._start_map = labels.copy()
+        self._requested = None
+        self.source_info.setText(note)
+        layer = self.layers.set_map(labels)
+        self.viewer.layers.selection.active = layer
+        layer.mode = "paint"
+        self.schedule_render(now=True)
+
+    # --- rendering ------------------------------------------------------------------------------
+    def schedule_render(self, now: bool = False) -> None:
+        """Render the current map after DEBOUNCE_MS of quiet (at once with ``now``)."""
+        if self.live is None or self.layers.labels is None:
+            return
+        if now:
+            self._debounce.stop()
+            self.render_now()
+        else:
+            self._debounce.start()  # restarts: a brush stroke renders once it pauses
+
+    def _seed(self) -> int | None:
+        v = self.style_seed.value()
+        return None if v == MEAN_STYLE else int(v)
+
+    def render_now(self) -> None:
+        if self.live is None or self.layers.labels is None:
+            return
+        try:
+            labels = validate_map(self.layers.labels.data)
+        except LabelMapError as exc:
+            self._message(str(exc), error=True)
+            return
+        wanted = (labels, self._seed())
+        if self._requested is not None and self._requested[1] == wanted[1] \
+                and np.array_equal(self._requested[0], labels):
+            return  # a redraw (e.g. a slider move), not an edit: the MR already shows this map
+        self._requested = wanted
+        self.live.request(labels, wanted[1])
+        self._message(f"Rendering… (renderer {self._renderer_name})")
+        self._poll_timer.start()
+
+    def render_styles(self) -> None:
+        if self.live is None or self.layers.labels is None:
+            self._message("Start from a map first.", error=True)
+            return
+        first = max(0, self.style_seed.value())
+        seeds = list(range(first, first + self.k_styles.value()))
+        self.live.request_styles(validate_map(self.layers.labels.data), seeds)
+        self._message(f"Rendering {len(seeds)} styles (seeds {seeds[0]}–{seeds[-1]})…")
+        self._poll_timer.start()
+
+    def _poll(self) -> None:
+        live = self.live
+        if live is None:
+            self._poll_timer.stop()
+            return
+        results = live.drain()
+        for r in results:
+            if not r.ok:
+                self._message(f"Rendering failed: {r.error}", error=True)
+            elif r.kind == LIVE:
+                self._last = r
+                self.layers.show_mr(r.images)
+                self._message(f"Rendered in {r.render_ms:.0f} ms · renderer {self._renderer_name}")
+            elif r.kind == STYLES:
+                self.layers.show_styles(r.images, r.seeds)
+                self._message(f"{len(r.seeds)} styles (seeds {r.seeds[0]}–{r.seeds[-1]}) in "
+                              f"{r.render_ms:.0f} ms, below the pair.")
+        if not results and not live.busy and not self._debounce.isActive():
+            self._poll_timer.stop()
+
+    # --- saving ---------------------------------------------------------------------------------
+    def save(self) -> None:
+        if self.layers.labels is None or self._last is None:
+            self._message("Nothing to save yet: start from a map and let it render.", error=True)
+            return
+        if self.save_dir.value is None or not str(self.save_dir.value).strip() or str(self.save_dir.value) == ".":
+            self._message("Choose a folder to save the pair in.", error=True)
+            return
+        current = np.asarray(self.layers.labels.data)
+        if (self._debounce.isActive() or self.live.busy or self._last.seeds != (self._seed(),)
+                or not np.array_equal(self._last.labels, current)):
+            self._message("The MR is still being rendered for the latest edit; save again in a moment.",
+                          error=True)
+            return
+        src = dict(self._source)
+        kind = src.pop("source")
+        prov = provenance(kind, self.renderer, self._seed(), sampler=self.sampler if kind == "pggan" else None,
+                          edited=not np.array_equal(self._start_map, self._last.labels),
+                          renderer_checkpoint=_checkpoint_name(self.renderer_file.value, "spade"),
+                          sampler_checkpoint=_checkpoint_name(self.sampler_file.value, "pggan-labels"), **src)
+        try:
+            paths = save_pair(self.save_dir.value, self.stem.text(), self._last.labels, self._last.images, prov)
+        except (ValueError, OSError) as exc:
+            self._message(f"Not saved: {_first_line(exc)}", error=True)
+            return
+        self._message(f"Saved the pair in {paths['labels'].parent}")
+        self.stem.setText(_next_stem(self.stem.text()))
+
+    # --- small things ---------------------------------------------------------------------------
+    def _class_clicked(self, value: int) -> None:
+        if self.layers.labels is None:
+            return
+        self.layers.labels.selected_label = value
+        self.layers.labels.mode = "paint"
+        self.viewer.layers.selection.active = self.layers.labels
+
+    def _sync_class_buttons(self, *_args) -> None:
+        if self.layers.labels is None:
+            return
+        b = self.class_buttons.button(int(self.layers.labels.selected_label))
+        if b is not None:
+            b.setChecked(True)
+
+    def _message(self, text: str, error: bool = False) -> None:
+        self.status.setStyleSheet("color: #ff6b6b;" if error else "")
+        self.status.setText(text)
+
+
+def _checkpoint_name(path, shipped: str) -> str:
+    return str(path) if path else f"shipped:{shipped}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _next_stem(stem: str) -> str:
+    """SYN-0001 -> SYN-0002; a name without a trailing number gets -2."""
+    m = re.search(r"(\d+)$", stem)
+    if not m:
+        return f"{stem}-2"
+    return stem[:m.start()] + str(int(m.group(1)) + 1).zfill(len(m.group(1)))

@@ -1,0 +1,192 @@
+"""The Label → MR panel, driven as a person would, with small SPADE and PGGAN models trained here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from qtpy.QtCore import Qt
+
+from napari_medsynth._sample_data import sample_case_dir
+from napari_medsynth.pggan.sample import LabelMapSampler
+from napari_medsynth.spade.render import SpadeRenderer
+from napari_medsynth.synth.label_maps import map_from_volume, template_map
+from napari_medsynth.train import Trainer, TrainSettings, latest_checkpoint
+from napari_medsynth.widgets._pair_layers import GAP, LABEL_LAYER, MR_LAYER, STYLES_LAYER
+
+LEFT = Qt.MouseButton.LeftButton
+ONE_CASE = sample_case_dir("MSYN-001")
+#: Small enough to train in seconds on a CPU; the panel does not care how good the model is.
+TINY_SPADE = {"image_size": 32, "batch_size": 2, "channels": "16,8,8", "spade_hidden": 8, "z_dim": 4,
+              "d_channels": 8, "num_d": 1, "d_layers": 1, "preview_count": 2}
+TINY_PGGAN = {"image_size": 16, "batch_size": 4, "z_dim": 8, "width": 4, "max_width": 8, "stable_kimg": 0.008,
+              "fade_kimg": 0.008, "preview_count": 4, "ema_kimg": 0.01}
+
+
+def _train(recipe: str, out: Path, overrides: dict, steps: int) -> Path:
+    torch.set_num_threads(1)
+    settings = TrainSettings(str(ONE_CASE), str(out), steps=steps, checkpoint_every=steps, preview_every=0,
+                             device="cpu", seed=3)
+    Trainer(recipe, settings, overrides).run()
+    return latest_checkpoint(out)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {"spade": _train("spade", root / "spade", TINY_SPADE, 4),
+            "pggan": _train("pggan-labels", root / "pggan", TINY_PGGAN, 12)}
+
+
+@pytest.fixture
+def panel(make_napari_viewer, qtbot, checkpoints):
+    viewer = make_napari_viewer()
+    # docked through the plugin, as users get it (napari hands the panel a proxy viewer)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", "Label → MR")
+    widget.renderer_file.value = checkpoints["spade"]
+    widget.sampler_file.value = checkpoints["pggan"]
+    assert widget.renderer is not None and widget.sampler is not None, widget.status.text()
+    yield viewer, widget
+    if widget.live is not None:
+        widget.live.close()
+
+
+def _wait_rendered(qtbot, widget, timeout=30_000):
+    """Until the panel has shown the MR of the map currently in the label layer."""
+    qtbot.waitUntil(lambda: widget._last is not None and not widget.live.busy
+                    and not widget._debounce.isActive()
+                    and np.array_equal(widget._last.labels, widget.layers.labels.data), timeout=timeout)
+
+
+def test_painting_rerenders_the_mr_beside_the_map(panel, qtbot, checkpoints):
+    viewer, w = panel
+    reference = SpadeRenderer.load(checkpoints["spade"])
+    assert "sha256 " + reference.sha256[:10] in w.model_info.text()
+    qtbot.mouseClick(w.blank_button, LEFT)
+    _wait_rendered(qtbot, w)
+    labels, mr = viewer.layers[LABEL_LAYER], viewer.layers[MR_LAYER]
+    np.testing.assert_array_equal(labels.data, template_map(256))
+    assert labels.mode == "paint" and viewer.layers.selection.active is labels
+    # the MR sits right of the map, same scale and rows, not overlapping
+    assert tuple(mr.scale) == tuple(labels.scale) == (1.0, 1.0)  # 256 px canvas at 1 mm
+    assert mr.translate[0] == labels.translate[0]
+    assert mr.translate[1] == pytest.approx(labels.translate[1] + 256 + GAP)
+    before = mr.data.copy()
+    np.testing.assert_allclose(before, reference.render(template_map(256), None), atol=1e-5)
+    assert "Rendered in" in w.status.text() and "ms" in w.status.text()
+
+    qtbot.mouseClick(w.class_buttons.button(3), LEFT)  # "ET" in the palette
+    assert labels.selected_label == 3
+    labels.brush_size = 30
+    labels.paint((90, 90), labels.selected_label)  # what napari's brush calls on each dab
+    assert (labels.data == 3).sum() > 500
+    assert w._debounce.isActive()  # not rendered on the GUI thread while painting: after a pause
+    np.testing.assert_array_equal(mr.data, before)
+    _wait_rendered(qtbot, w)
+    assert not np.allclose(mr.data, before)
+    np.testing.assert_allclose(mr.data, reference.render(labels.data, None), atol=1e-5)
+    assert "ET" in labels.get_status((90.0, labels.translate[1] + 90.0))["coordinates"]  # named class
+
+    labels.undo()  # undo is an edit too
+    _wait_rendered(qtbot, w)
+    np.testing.assert_allclose(mr.data, before, atol=1e-5)
+
+
+def test_style_seed_and_k_styles(panel, qtbot, checkpoints):
+    viewer, w = panel
+    reference = SpadeRenderer.load(checkpoints["spade"])
+    qtbot.mouseClick(w.blank_button, LEFT)
+    _wait_rendered(qtbot, w)
+    mean = viewer.layers[MR_LAYER].data.copy()
+    w.style_seed.setValue(5)
+    _wait_rendered(qtbot, w)
+    qtbot.waitUntil(lambda: w._last.seeds == (5,), timeout=30_000)
+    styled = viewer.layers[MR_LAYER].data
+    np.testing.assert_allclose(styled, reference.render(template_map(256), 5), atol=1e-5)
+    assert not np.allclose(styled, mean)
+
+    w.k_styles.setValue(3)
+    qtbot.mouseClick(w.styles_button, LEFT)
+    qtbot.waitUntil(lambda: STYLES_LAYER in viewer.layers, timeout=30_000)
+    strip = viewer.layers[STYLES_LAYER]
+    assert strip.metadata["style_seeds"] == [5, 6, 7]
+    assert strip.data.shape == (256, 3 * 256 + 2 * GAP)
+    expected = reference.render_styles(template_map(256), [5, 6, 7])
+    for i in range(3):
+        np.testing.assert_allclose(strip.data[:, i * (256 + GAP):i * (256 + GAP) + 256], expected[i], atol=1e-5)
+    assert strip.translate[0] > viewer.layers[LABEL_LAYER].translate[0]  # below the pair
+    assert "3 styles" in w.status.text()
+
+
+def test_sample_from_pggan_then_save_the_pair(panel, qtbot, checkpoints, tmp_path):
+    viewer, w = panel
+    sampler = LabelMapSampler.load(checkpoints["pggan"])
+    w.sample_seed.setValue(42)
+    qtbot.mouseClick(w.sample_button, LEFT)
+    labels = viewer.layers[LABEL_LAYER]
+    np.testing.assert_array_equal(labels.data, sampler.sample(1, 42, size=256)[0])
+    assert "seed 42" in w.source_info.text()
+    _wait_rendered(qtbot, w)
+
+    w.save_dir.value = tmp_path
+    w.stem.setText("SYN-0007")
+    labels.paint((128, 128), 1)  # edit the sampled map, then save at once: still rendering
+    qtbot.mouseClick(w.save_button, LEFT)
+    assert "still being rendered" in w.status.text() and not (tmp_path / "SYN-0007").exists()
+    _wait_rendered(qtbot, w)
+    qtbot.mouseClick(w.save_button, LEFT)
+    assert "Saved the pair" in w.status.text(), w.status.text()
+    side = json.loads((tmp_path / "SYN-0007" / "SYN-0007.json").read_text())
+    assert side["source"] == "pggan" and side["sampler_seed"] == 42 and side["edited"] is True
+    assert side["sampler"]["sha256"] == sampler.sha256 and side["sampler"]["checkpoint"] == str(checkpoints["pggan"])
+    assert side["renderer"]["sha256"] == w.renderer.sha256 and side["style_seed"] is None
+    layers = viewer.open(str(tmp_path / "SYN-0007"), plugin="napari-medsynth")  # opens as a case
+    saved = {layer.name: layer for layer in layers}
+    np.testing.assert_array_equal(saved["SYN-0007_labels7"].data[0], labels.data)
+    np.testing.assert_allclose(saved["SYN-0007_t1ce"].data[0], viewer.layers[MR_LAYER].data, atol=1e-6)
+    assert w.stem.text() == "SYN-0008"  # ready for the next pair
+
+
+def test_map_from_a_loaded_volume_slice(panel, qtbot):
+    viewer, w = panel
+    viewer.open_sample("napari-medsynth", "glioma")
+    seg = viewer.layers["MSYN-001_seg"].data
+    k = int(np.argmax((seg == 4).sum(axis=(1, 2))))
+    viewer.dims.set_point(0, k)
+    assert w.source_combo.currentText() == "MSYN-001_labels7"  # the complete map is preferred
+    qtbot.mouseClick(w.slice_button, LEFT)
+    labels = viewer.layers[LABEL_LAYER]
+    complete = viewer.layers["MSYN-001_labels7"].data
+    np.testing.assert_array_equal(labels.data, map_from_volume(complete, k, 256).labels)
+    assert f"slice {k}" in w.source_info.text() and "no WM" not in w.source_info.text()
+    # the pair is placed right of the loaded volume, not on top of it
+    assert labels.translate[1] > viewer.layers["MSYN-001_t1ce"].extent.world[1][-1]
+
+    w.source_combo.setCurrentText("MSYN-001_seg")  # a BraTS segmentation: converted, tissues missing
+    qtbot.mouseClick(w.slice_button, LEFT)
+    assert set(np.unique(labels.data)) <= {0, 1, 2, 3} and 3 in labels.data
+    assert "BraTS labels converted" in w.source_info.text() and "no WM/GM/CSF" in w.source_info.text()
+    _wait_rendered(qtbot, w)
+    w.save_dir.value = None
+    qtbot.mouseClick(w.save_button, LEFT)
+    assert "Choose a folder" in w.status.text()
+
+
+def test_missing_or_broken_checkpoint_is_a_message_and_controls_are_disabled(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-medsynth", "Label → MR")
+    broken = tmp_path / "spade.pt"
+    broken.write_bytes(b"not a checkpoint")
+    w.renderer_file.value = broken
+    assert w.renderer is None and w.live is None
+    assert w.status.text().startswith("No renderer:") and "Train" in w.status.text()
+    for control in (w.blank_button, w.sample_button, w.slice_button, w.styles_button, w.save_button,
+                    w.style_seed):
+        assert not control.isEnabled()
+    w.new_blank_map()  # even if reached, nothing breaks
+    assert LABEL_LAYER not in viewer.layers
+    w.sampler_file.value = tmp_path / "missing.pt"
+    assert w.sampler is None and "Label sampler: none" in w.model_info.text()
