@@ -23,6 +23,7 @@ def panel(make_napari_viewer, tmp_path, monkeypatch):
     viewer = make_napari_viewer()
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train")
+    widget.recipe.value = "dcgan"  # the image-folder GAN that the tiny settings fit
     widget.data_dir.value = make_dataset(tmp_path / "data")
     widget.out_dir.value = tmp_path / "out"
     widget.batch_size.value = TINY["batch_size"]
@@ -103,5 +104,11 @@ def test_closing_the_viewer_stops_training_and_saves(panel, qtbot, tmp_path):
 def test_train_panel_is_in_the_plugin_manifest(make_napari_viewer):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", "Train")
-    assert isinstance(widget, TrainWidget) and "dcgan" in widget.recipe.choices
-    assert widget.batch_size.value == 16  # the recipe's default
+    assert isinstance(widget, TrainWidget)
+    assert {"dcgan", "sage-lmsgan", "spade", "pggan-labels", "c2st"} <= set(widget.recipe.choices)
+    from napari_medsynth.train import get_recipe
+
+    for name in ("spade", "dcgan"):
+        widget.recipe.value = name
+        assert widget.batch_size.value == get_recipe(name).config_class().batch_size  # each recipe's default
+    assert widget.batch_size.value == 16
