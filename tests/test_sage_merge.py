@@ -43,8 +43,8 @@ def test_tapered_merge_has_no_seam_but_a_hard_paste_has(real, where, size, turn)
 
 def test_across_tumors_and_slices_the_border_is_as_smooth_as_the_tissue():
     """36 random placements of four sample tumors (their own rims range from as smooth as the
-    tissue to twice as sharp) into three slices: the paste border is no sharper than the tissue
-    around it in most; the rest stay within 10 %, far below a hard paste."""
+    tissue to twice as sharp) into three slices: the paste border is never sharper than the
+    tissue around it, while a hard paste is."""
     healthy = read_volume(sample_case_dir("MSYN-H01") / "MSYN-H01_t1ce.nii.gz").data
     scaled = normalize_slice(healthy)
     rng = np.random.default_rng(0)
@@ -67,7 +67,7 @@ def test_across_tumors_and_slices_the_border_is_as_smooth_as_the_tissue():
                 border, around = seam_gradients(res.image, res.label, brain)
                 hard.append(border / around)
     soft, hard = np.array(soft), np.array(hard)
-    assert np.median(soft) < 0.9 and (soft <= 1).mean() >= 0.85 and soft.max() < 1.1
+    assert soft.max() <= 1.0 and np.median(soft) < 0.9
     assert (hard > soft).all() and np.median(hard) > 1.5
 
 

@@ -258,12 +258,21 @@ def merge_tumor(phi: np.ndarray, brain_mask: np.ndarray, syn_tc: np.ndarray, syn
     tumor = tumor[idx[0], idx[1]]
     if match_border:
         tumor = tumor + _border_offset(phi, tumor, label, brain)
+        tumor = _soften_margin(tumor, label)
     alpha = ndimage.gaussian_filter(label.astype(np.float32), sigma) if sigma > 0 else label.astype(np.float32)
     alpha = (alpha * brain).astype(np.float32)
     image = np.clip((1.0 - alpha) * phi + alpha * tumor, 0.0, 1.0).astype(np.float32)  # the datasets' [0, 1]
     return MergeResult(image=image, label=label.astype(np.uint8), alpha=alpha, center_rc=center,
                        requested_center_rc=requested, scale=scale, rotation_deg=float(rotation_deg),
                        size_rel=float(label.sum()) / brain_area, notes=notes)
+
+
+def _soften_margin(tumor: np.ndarray, label: np.ndarray, width: float = 1.5) -> np.ndarray:
+    """Fade the crop's fine texture out towards its outline (a low-passed copy takes over within
+    ~``width`` pixels of the edge), so grainy or sharp-rimmed crops do not draw a seam."""
+    depth = ndimage.distance_transform_edt(label)
+    weight = np.exp(-0.5 * (depth / (2 * width)) ** 2).astype(np.float32)
+    return (weight * ndimage.gaussian_filter(tumor, width) + (1 - weight) * tumor).astype(np.float32)
 
 
 def _border_offset(phi: np.ndarray, tumor: np.ndarray, label: np.ndarray, brain: np.ndarray) -> np.ndarray:
