@@ -15,12 +15,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from skimage.transform import resize
 
 from ..io import VolumeReadError, read_volume
 from ..metrics.cleaning import ZScoreReport, zscore_filter
 from ..train.data import DatasetError
-from ..train.paired import N_CLASSES, find_case_pairs, pad_square
+from ..train.paired import check_complete_classes, find_case_pairs, labelled_slices, prepare_labels
 
 PAPER_THRESHOLD = 500.0
 PAPER_SIZE = 256
@@ -35,16 +34,8 @@ def real_label_maps(folder: str | os.PathLike, size: int, modality: str = "t1ce"
             labels = read_volume(pair.labels, kind="labels").data
         except VolumeReadError as exc:
             raise DatasetError(str(exc)) from exc
-        if labels.max() >= N_CLASSES:
-            raise DatasetError(f"{pair.labels.name}: holds class {int(labels.max())}; a complete label map has "
-                               "classes 0-6")
-        for z in range(labels.shape[0]):
-            if np.mean(labels[z] > 0) < min_label_fraction:
-                continue
-            sq = pad_square(labels[z].astype(np.uint8), pad_to, 0)
-            if size != pad_to:
-                sq = resize(sq, (size, size), order=0, anti_aliasing=False, preserve_range=True).astype(np.uint8)
-            maps.append(sq)
+        check_complete_classes(labels, pair.labels.name)
+        maps += [prepare_labels(labels[z], size, pad_to) for z in labelled_slices(labels, min_label_fraction)]
     if len(maps) < 2:
         raise DatasetError(f"{folder} has fewer than 2 labelled axial slices; the Z-score filter needs a "
                            "reference set of real label maps")

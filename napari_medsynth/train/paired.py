@@ -186,14 +186,31 @@ def pad_square(image: np.ndarray, side: int, fill: float) -> np.ndarray:
     return out
 
 
+def prepare_labels(labels: np.ndarray, size: int, pad_to: int = 256) -> np.ndarray:
+    """One label slice -> uint8 at ``size`` x ``size`` (padded to ``pad_to``, nearest neighbour)."""
+    lab_sq = pad_square(labels.astype(np.uint8), pad_to, 0)
+    if size != pad_to:
+        lab_sq = resize(lab_sq, (size, size), order=0, anti_aliasing=False, preserve_range=True)
+    return lab_sq.astype(np.uint8)
+
+
 def prepare_pair(mr: np.ndarray, labels: np.ndarray, size: int, pad_to: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """One slice pair -> (MR float32 in [-1, 1], labels uint8) at ``size`` x ``size``."""
     mr_sq = pad_square(mr.astype(np.float32), pad_to, -1.0)
-    lab_sq = pad_square(labels.astype(np.uint8), pad_to, 0)
     if size != pad_to:
         mr_sq = resize(mr_sq, (size, size), order=1, anti_aliasing=size < pad_to, preserve_range=True)
-        lab_sq = resize(lab_sq, (size, size), order=0, anti_aliasing=False, preserve_range=True)
-    return mr_sq.astype(np.float32), lab_sq.astype(np.uint8)
+    return mr_sq.astype(np.float32), prepare_labels(labels, size, pad_to)
+
+
+def check_complete_classes(labels: np.ndarray, name: str) -> None:
+    """Refuse a label volume with classes beyond the 7-class complete map."""
+    if labels.max() >= N_CLASSES:
+        raise DatasetError(f"{name}: holds class {int(labels.max())}; a complete label map has classes 0-6")
+
+
+def labelled_slices(labels: np.ndarray, min_label_fraction: float = 0.02) -> list[int]:
+    """Axial slice indices of a label volume with at least ``min_label_fraction`` labelled pixels."""
+    return [z for z in range(labels.shape[0]) if np.mean(labels[z] > 0) >= min_label_fraction]
 
 
 def complete_labels(pair: CasePair, modality: str = "t1ce"):
@@ -226,12 +243,9 @@ def volume_slices(pair: CasePair, size: int, pad_to: int = 256, min_label_fracti
                   modality: str = "t1ce"):
     """Yield (slice index, MR, labels) for every axial slice of a case with enough labelled pixels."""
     lab, image = complete_labels(pair, modality)
-    if lab.max() >= N_CLASSES:
-        raise DatasetError(f"{pair.labels.name if pair.labels else pair.case}: holds class {int(lab.max())}; a complete label map has classes 0-6")
+    check_complete_classes(lab, pair.labels.name if pair.labels else pair.case)
     mr = percentile_rescale(image.data, out_range=(-1.0, 1.0))
-    for z in range(lab.shape[0]):
-        if np.mean(lab[z] > 0) < min_label_fraction:
-            continue
+    for z in labelled_slices(lab, min_label_fraction):
         m, l = prepare_pair(mr[z], lab[z], size, pad_to)
         yield z, m, l
 
