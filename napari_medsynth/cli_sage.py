@@ -89,7 +89,8 @@ def _check(args) -> None:
 def _run(args, phi_sources) -> int:
     import numpy as np
 
-    from .sage.pipeline import SageGenerator, generate_batch, random_spec
+    from .sage.pipeline import SageGenerator, random_spec
+    from .sage.samples import generate_batch
 
     _check(args)
     if args.dataset is None:
@@ -145,7 +146,7 @@ def _ranges(values) -> str:
 
 
 def _regenerate(args) -> int:
-    from .sage.pipeline import regenerate, write_sample
+    from .sage.samples import regenerate, write_sample
 
     generated, identical = regenerate(args.sidecar, args.dataset, args.checkpoints)
     if args.out:

@@ -11,7 +11,8 @@ from sage_studio_helpers import STEPS, make_shape_checkpoint, make_small_dataset
 
 from napari_medsynth.sage.dataset import CropDataset
 from napari_medsynth.sage.pipeline import (GenerationSpec, PhiSource, ProvenanceError, SageGenerator, ShapeSource,
-                                           generate_batch, random_spec, regenerate, write_sample)
+                                           random_spec)
+from napari_medsynth.sage.samples import generate_batch, regenerate, write_sample
 
 
 @pytest.fixture(scope="module")

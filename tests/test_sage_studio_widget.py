@@ -10,7 +10,7 @@ from qtpy.QtCore import Qt
 from sage_studio_helpers import STEPS, make_shape_checkpoint, make_small_dataset
 
 from napari_medsynth._sample_data import sample_case_dir
-from napari_medsynth.sage.pipeline import regenerate
+from napari_medsynth.sage.samples import regenerate
 from napari_medsynth.sage.shapes import ShapeModel
 from napari_medsynth.widgets.sage_studio import LABEL_LAYER, POINTS_LAYER, RESULT_LAYER, SLICE_LAYER
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -25,7 +24,8 @@ from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, 
 
 from ..sage.dataset import CropDataset
 from ..sage.merge import pixel_to_rel, sample_attributes
-from ..sage.pipeline import (GenerationSpec, PhiSource, SageGenerator, ShapeSource, generate_batch)
+from ..sage.pipeline import GenerationSpec, PhiSource, SageGenerator, ShapeSource
+from ..sage.samples import generate_batch
 
 if TYPE_CHECKING:
     import napari
