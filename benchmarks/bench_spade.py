@@ -42,13 +42,14 @@ def main(argv=None) -> int:
 
     from napari_medsynth.spade import SpadeRenderer
     from napari_medsynth.train.device import Precision
-    from napari_medsynth.train.paired import PairedSliceDataset, pad_square
-    from napari_medsynth.train.recipes.spade import SpadeConfig, SpadeRecipe
+    from napari_medsynth.data.paired import PairedSliceDataset
+    from napari_medsynth.geometry import center_on_square
+    from napari_medsynth.spade.recipe import SpadeConfig, SpadeRecipe
 
     torch.set_num_threads(args.threads)
     renderer = SpadeRenderer.load(args.checkpoint)
     ds = PairedSliceDataset(ROOT / "sample_data", 256, include="MSYN-007")
-    labels = pad_square(ds.labels[len(ds) // 2], 256, 0)
+    labels = center_on_square(ds.labels[len(ds) // 2], 256, 0)
     for _ in range(2):
         renderer.render(labels)
     times = []

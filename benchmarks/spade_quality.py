@@ -38,7 +38,7 @@ from napari_medsynth.io.atomic import atomic_write_bytes, atomic_write_text  # n
 from napari_medsynth.labels import COMPLETE7  # noqa: E402
 from napari_medsynth.metrics import ssim_pairs  # noqa: E402
 from napari_medsynth.spade import SpadeRenderer  # noqa: E402
-from napari_medsynth.train.paired import PairedSliceDataset  # noqa: E402
+from napari_medsynth.data.paired import PairedSliceDataset  # noqa: E402
 
 CLASS_NAMES = {c.value: c.name.split(" ")[0] for c in COMPLETE7}
 MIN_PIXELS = 30

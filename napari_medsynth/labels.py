@@ -38,6 +38,18 @@ COMPLETE7 = (
 
 VOCABULARIES = {"brats": BRATS, "complete7": COMPLETE7}
 
+#: Classes of the complete map: what label-map generators produce and renderers take.
+N_CLASSES = len(COMPLETE7)
+
+
+def one_hot(labels, n_classes: int = N_CLASSES):
+    """(B, H, W) or (B, 1, H, W) class-index tensor -> (B, C, H, W) float one-hot tensor."""
+    import torch
+
+    if labels.dim() == 4:
+        labels = labels[:, 0]
+    return torch.nn.functional.one_hot(labels.long().clamp(0, n_classes - 1), n_classes).permute(0, 3, 1, 2).float()
+
 
 def brats_to_complete7(seg, tissues=None):
     """Map BraTS labels (1/2/4) and an optional tissue map (1 CSF, 2 GM, 3 WM) to the 7-class map."""

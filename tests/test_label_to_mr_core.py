@@ -11,10 +11,10 @@ import pytest
 from napari_medsynth._reader import napari_get_reader, read_path
 from napari_medsynth._sample_data import sample_case_dir
 from napari_medsynth.io import read_volume
-from napari_medsynth.synth.label_maps import (LabelMapError, fit_to_canvas, guess_vocabulary, map_from_volume,
+from napari_medsynth.spade.label_maps import (LabelMapError, fit_to_canvas, guess_vocabulary, map_from_volume,
                                               template_map, validate_map)
-from napari_medsynth.synth.live import LIVE, STYLES, LiveRenderer
-from napari_medsynth.synth.pairs import provenance, save_pair
+from napari_medsynth.spade.live import LIVE, STYLES, LiveRenderer
+from napari_medsynth.spade.pairs import provenance, save_pair
 
 #: Mean T1-Gd-like intensity per class: a deterministic label -> image map for the scheduler tests.
 LUT = np.array([0.0, 0.3, 0.8, 1.0, 0.7, 0.5, 0.1], np.float32)
@@ -221,7 +221,7 @@ def test_core_imports_no_gui_toolkit():
     import subprocess
     import sys
 
-    code = ("import sys, napari_medsynth.synth.live, napari_medsynth.synth.label_maps, napari_medsynth.synth.pairs;"
+    code = ("import sys, napari_medsynth.spade.live, napari_medsynth.spade.label_maps, napari_medsynth.spade.pairs;"
             "print([m for m in ('qtpy', 'PyQt5', 'PyQt6', 'napari') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from napari_medsynth.models.pggan import (
+from napari_medsynth.pggan.network import (
     EqualizedConv2d,
     PGGANDiscriminator,
     PGGANGenerator,

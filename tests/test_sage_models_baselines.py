@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from napari_medsynth.models.wgan_gp import gradient_penalty
+from napari_medsynth.networks.wgan_gp import gradient_penalty
 from napari_medsynth.train import Trainer, TrainSettings, list_recipes, load_checkpoint
 from sage_helpers import make_crop_dataset
 from train_helpers import REPO_ROOT

@@ -14,7 +14,7 @@ from napari_medsynth.sage.shape_metrics import (
 )
 from napari_medsynth.sage.shapes import ShapeModel
 from napari_medsynth.train import CheckpointError, DatasetError, StepEvent, Trainer, TrainSettings
-from napari_medsynth.train.recipes.sage_lmsgan import is_noise_step
+from napari_medsynth.sage.lmsgan_recipe import is_noise_step
 from sage_helpers import make_crop_dataset
 
 torch.set_num_threads(1)

@@ -8,7 +8,7 @@ from conftest import save_nifti
 from spade_helpers import phantom_case
 
 from napari_medsynth.train.data import DatasetError
-from napari_medsynth.train.paired import PairedSliceDataset, intensity_tissues
+from napari_medsynth.data.paired import PairedSliceDataset, intensity_tissues
 
 #: complete class -> (BraTS seg, FAST tissue)
 TO_SEG = np.array([0, 1, 2, 4, 0, 0, 0], np.uint8)

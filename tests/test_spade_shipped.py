@@ -13,7 +13,7 @@ from train_helpers import REPO_ROOT, cli, cli_env
 from napari_medsynth._shipped import shipped_checkpoint
 from napari_medsynth.cli import main
 from napari_medsynth.spade import SpadeRenderer
-from napari_medsynth.train.paired import PairedSliceDataset
+from napari_medsynth.data.paired import PairedSliceDataset
 
 HELD_OUT = "MSYN-007"
 

@@ -155,7 +155,7 @@ def test_networks_are_released_after_the_run(data, tmp_path):
 
 
 def test_out_of_memory_becomes_a_clear_message(data, tmp_path, monkeypatch):
-    from napari_medsynth.train.recipes.dcgan import DCGANRecipe
+    from napari_medsynth.networks.dcgan_recipe import DCGANRecipe
 
     def exhausted(self, batch):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -171,7 +171,7 @@ def test_out_of_memory_becomes_a_clear_message(data, tmp_path, monkeypatch):
 
 
 def test_engine_and_models_import_no_gui_toolkit():
-    code = ("import sys, napari_medsynth.train, napari_medsynth.train.recipes, napari_medsynth.models, "
+    code = ("import sys, napari_medsynth.train, napari_medsynth.registry, napari_medsynth.networks, "
             "napari_medsynth.train.session\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('qtpy', 'PyQt5', 'PyQt6', 'PySide2', "
             "'PySide6', 'napari', 'magicgui', 'vispy', 'pyqtgraph'))\n"

@@ -38,7 +38,7 @@ import numpy as np
 from skimage.transform import resize
 
 from ..io import VolumeReadError, is_nifti_path, percentile_rescale, read_volume
-from ..train.data import to_square
+from ..geometry import to_square
 from .training import EvaluationError
 
 MASK_SUFFIXES = ("_label", "_seg", "_labels7", "_mask")

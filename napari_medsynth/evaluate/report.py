@@ -116,7 +116,7 @@ def _domain_metrics(real: ImageSet, synthetic: ImageSet, out: Path, s: Evaluatio
     from ..metrics.features import iterate_batches, module_outputs
     from ..metrics.fid import frechet_distance
     from ..metrics.inception import inception_score
-    from ..models.classifier import PooledFeatures
+    from ..networks.classifier import PooledFeatures
     from .downstream import patient_folds
 
     classes = [c for c in real.class_names if c != "all"]

@@ -19,13 +19,13 @@ import numpy as np
 from ..io import VolumeReadError, read_volume
 from ..metrics.cleaning import ZScoreReport, zscore_filter
 from ..train.data import DatasetError
-from ..train.paired import check_complete_classes, find_case_pairs, labelled_slices, prepare_labels
+from ..data.paired import check_complete_classes, find_case_pairs, labelled_slices, prepare_labels
 
 PAPER_THRESHOLD = 500.0
 PAPER_SIZE = 256
 
 
-def real_label_maps(folder: str | os.PathLike, size: int, modality: str = "t1ce", pad_to: int = 256,
+def real_label_maps(folder: str | os.PathLike, size: int, modality: str = "t1ce", pad_to: int | None = None,
                     min_label_fraction: float = 0.02) -> np.ndarray:
     """(M, size, size) uint8: every labelled axial slice of the ``_labels7`` maps below ``folder``."""
     maps = []

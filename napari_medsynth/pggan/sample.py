@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from .._shipped import shipped_checkpoint
-from ..models.pggan import PGGANGenerator, level_count
+from .network import PGGANGenerator, level_count
 from ..train.checkpoint import CheckpointError, load_checkpoint
-from ..train.paired import N_CLASSES
+from ..labels import N_CLASSES
 from ..train.recipe import config_from_dict
 
 RECIPE = "pggan-labels"
@@ -57,7 +57,7 @@ class LabelMapSampler:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> "LabelMapSampler":
         """Load a ``pggan-labels`` checkpoint; ``None`` loads the shipped one (``models/pggan-labels.pt``)."""
-        from ..train.recipes.pggan import PGGANConfig
+        from .recipe import PGGANConfig
 
         path = shipped_checkpoint(SHIPPED_NAME) if path is None else Path(path)
         state = load_checkpoint(path)  # weights_only: refuses anything but tensors and plain data

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from .._shipped import shipped_checkpoint
-from ..models.dcgan import DCGANGenerator
+from ..networks.dcgan import DCGANGenerator
 from ..train.checkpoint import CheckpointError, load_checkpoint
 from ..train.recipe import config_from_dict
-from ..train.recipes.sage_baselines import DCGANTCConfig, WGANGPConfig
+from .baseline_recipes import DCGANTCConfig, WGANGPConfig
 
 RECIPES = {"sage-dcgan": DCGANTCConfig, "sage-wgangp": WGANGPConfig}
 

@@ -43,6 +43,7 @@ from skimage.measure import regionprops
 from skimage.transform import resize
 
 from ..io.normalize import brain_mask as _brain_mask
+from ..geometry import pad_to_square
 from ..io.normalize import percentile_rescale
 from .dataset import CropDataset, CropDatasetError, CropRecord, CropSettings, PhiRecord
 
@@ -145,14 +146,6 @@ def _cut(img: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
     return out
 
 
-def _pad_square(img: np.ndarray) -> np.ndarray:
-    h, w = img.shape
-    s = max(h, w)
-    out = np.zeros((s, s), img.dtype)
-    out[(s - h) // 2:(s - h) // 2 + h, (s - w) // 2:(s - w) // 2 + w] = img
-    return out
-
-
 def tumor_mask(labels: np.ndarray, tumor_labels: Sequence[int] | None = None) -> np.ndarray:
     """Boolean tumor mask: all non-zero labels, or only those in ``tumor_labels``."""
     labels = np.asarray(labels)
@@ -225,8 +218,8 @@ def extract_patient(image: np.ndarray, labels: np.ndarray | None, settings: Crop
     enough = brain_area >= min_brain_fraction * max(int(brain_area.max()), 1)
     p = s.phi_size
     for z in np.flatnonzero(tumor_free & enough & (brain_area > 0)):
-        img = _pad_square(_to_iso(scaled[z], zoom, binary=False))
-        br = _pad_square(_to_iso(brain[z], zoom, binary=True)).astype(np.float32)
+        img = pad_to_square(_to_iso(scaled[z], zoom, binary=False))
+        br = pad_to_square(_to_iso(brain[z], zoom, binary=True)).astype(np.float32)
         phis.append(np.clip(resize(img, (p, p), order=1, anti_aliasing=True), 0, 1).astype(np.float32))
         phi_masks.append((resize(br, (p, p), order=1, anti_aliasing=False) >= 0.5).astype(np.uint8))
         phi_records.append(PhiRecord(patient=patient, slice=int(z)))

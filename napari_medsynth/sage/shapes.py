@@ -19,10 +19,10 @@ import torch
 from scipy import ndimage
 
 from .._shipped import shipped_checkpoint
-from ..models.lms_gan import DenseShapeGenerator, ShapeEncoder
+from .lms_gan import DenseShapeGenerator, ShapeEncoder
 from ..train.checkpoint import CheckpointError, load_checkpoint
 from ..train.recipe import config_from_dict
-from ..train.recipes.sage_lmsgan import LMSGANConfig
+from .lmsgan_recipe import LMSGANConfig
 
 RECIPE = "sage-lmsgan"
 

@@ -23,20 +23,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from skimage.transform import resize
 
 from .._shipped import shipped_checkpoint
 from ..train.checkpoint import CheckpointError, load_checkpoint
-from ..train.paired import N_CLASSES, one_hot, pad_square
+from ..geometry import canvas_side, from_canvas, to_canvas
+from ..labels import N_CLASSES, one_hot
 from ..train.recipe import config_from_dict
-from ..train.recipes.spade import SpadeConfig, build_generator
+from .recipe import SpadeConfig, build_generator
 
 MEAN_STYLE_NOISE_SEED = 0
 
 
-def padded_side(height: int, width: int) -> int:
-    """The square the training data used for a slice of this size: next power of two of the larger side."""
-    return 1 << max(int(np.ceil(np.log2(max(height, width, 1)))), 0)
+#: The square the training data used for a slice of a given size (kept under its old name).
+padded_side = canvas_side
 
 
 def _check_labels(labels: np.ndarray) -> np.ndarray:
@@ -91,18 +90,10 @@ class SpadeRenderer:
 
     # --- geometry -------------------------------------------------------------------------------
     def _to_model(self, labels: np.ndarray) -> tuple[np.ndarray, int]:
-        side = padded_side(*labels.shape)
-        square = pad_square(labels.astype(np.uint8), side, 0)
-        if side != self.size:
-            square = resize(square, (self.size, self.size), order=0, anti_aliasing=False, preserve_range=True)
-        return square.astype(np.int64), side
+        return to_canvas(labels, self.size, labels=True).astype(np.int64), canvas_side(*labels.shape)
 
     def _from_model(self, image: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarray:
-        if side != self.size:
-            image = resize(image, (side, side), order=1, anti_aliasing=side < self.size, preserve_range=True)
-        h, w = shape
-        top, left = (side - h) // 2, (side - w) // 2
-        return np.clip(image[top:top + h, left:left + w], 0.0, 1.0).astype(np.float32)
+        return np.clip(from_canvas(image, side, shape), 0.0, 1.0).astype(np.float32)
 
     def _style(self, seed: int | None, count: int) -> tuple[torch.Tensor | None, torch.Tensor]:
         g = self.generator

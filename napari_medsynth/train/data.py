@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.transform import resize
+from ..geometry import to_square
 from torch.utils.data import DistributedSampler
 
 from ..io import VolumeReadError, is_nifti_path, percentile_rescale, read_volume
@@ -71,20 +71,6 @@ def dataset_fingerprint(root: str | os.PathLike, files: list[Path]) -> str:
                 fh.seek(-FINGERPRINT_SAMPLE, os.SEEK_END)
                 h.update(fh.read())
     return h.hexdigest()
-
-
-def to_square(image: np.ndarray, side: int, fill: float = -1.0) -> np.ndarray:
-    """Pad to a centred square with ``fill`` (no distortion), then resize to ``side`` x ``side``."""
-    h, w = image.shape
-    n = max(h, w)
-    if (h, w) != (n, n):
-        sq = np.full((n, n), fill, dtype=np.float32)
-        top, left = (n - h) // 2, (n - w) // 2
-        sq[top:top + h, left:left + w] = image
-        image = sq
-    if n != side:
-        image = resize(image, (side, side), order=1, anti_aliasing=n > side, preserve_range=True)
-    return image.astype(np.float32, copy=False)
 
 
 class SliceDataset:

@@ -4,7 +4,8 @@ A recipe owns its networks and optimizers, defines one training step and how to 
 and names its dataset. Everything else (device, precision, seeding, schedule, checkpoints,
 stop/pause, DDP) belongs to :class:`~napari_medsynth.train.trainer.Trainer`.
 
-Recipes register under a short name with :func:`register_recipe`; the GUI lists
+Built-in recipes are listed in :mod:`napari_medsynth.registry` (name -> module) and imported only
+when used; recipes defined elsewhere register with :func:`register_recipe`. The GUI lists
 :func:`list_recipes` and the CLI looks names up with :func:`get_recipe`.
 """
 
@@ -177,18 +178,43 @@ def register_recipe(name: str) -> Callable[[type[Recipe]], type[Recipe]]:
     return deco
 
 
-def _load_builtin_recipes() -> None:
-    from . import recipes  # noqa: F401  (importing registers them)
+def _builtin(name: str) -> type[Recipe] | None:
+    """The built-in recipe ``name`` from :mod:`napari_medsynth.registry`, imported on first use."""
+    import importlib
+
+    from ..registry import entry
+
+    found = entry(name)
+    if found is None:
+        return None
+    if name not in _REGISTRY:
+        cls = getattr(importlib.import_module(found.module), found.class_name)
+        _REGISTRY.setdefault(name, cls)
+    return _REGISTRY[name]
 
 
 def list_recipes() -> list[str]:
-    _load_builtin_recipes()
-    return sorted(_REGISTRY)
+    """Built-in recipes (generators first, in :data:`~napari_medsynth.registry.RECIPES` order),
+    then any registered elsewhere, alphabetically. Imports no model package."""
+    from ..registry import RECIPES, KINDS
+
+    builtin = [e.name for k in KINDS for e in RECIPES if e.kind == k]
+    return builtin + sorted(set(_REGISTRY) - set(builtin))
+
+
+def describe_recipe(name: str) -> str:
+    """The one-line description of a recipe (its docstring's first line for others)."""
+    from ..registry import entry
+
+    found = entry(name)
+    if found is not None:
+        return found.description
+    doc = (get_recipe(name).__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
 
 
 def get_recipe(name: str) -> type[Recipe]:
-    _load_builtin_recipes()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown recipe {name!r}; available: {', '.join(sorted(_REGISTRY)) or 'none'}") from None
+    cls = _REGISTRY.get(name) or _builtin(name)
+    if cls is None:
+        raise ValueError(f"unknown recipe {name!r}; available: {', '.join(list_recipes()) or 'none'}")
+    return cls

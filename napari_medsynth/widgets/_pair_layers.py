@@ -14,7 +14,7 @@ from napari.layers import Image, Labels
 
 from .. import labels as vocab
 from .._reader import labels_style
-from ..synth.label_maps import CANVAS
+from ..spade.label_maps import CANVAS
 
 LABEL_LAYER = "label map"
 MR_LAYER = "MR (rendered)"

@@ -1,10 +1,10 @@
 """Label → MR panel: paint a 7-class label map and watch the SPADE renderer turn it into MR.
 
-A thin view over :mod:`napari_medsynth.synth`: the map is a napari Labels layer ("label map")
+A thin view over :mod:`napari_medsynth.spade`: the map is a napari Labels layer ("label map")
 with the 7 named classes and their fixed colours; the rendered MR is an image layer placed to
 its right, so both are seen side by side at the same scale. Every edit restarts a short
 debounce timer; when painting pauses, the map is handed to a
-:class:`~napari_medsynth.synth.live.LiveRenderer` that renders in its own thread (only the
+:class:`~napari_medsynth.spade.live.LiveRenderer` that renders in its own thread (only the
 newest map), and a QTimer collects the result. Painting therefore never waits for the model.
 """
 
@@ -21,9 +21,9 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QApplication, QComboBox, QFormLayout, QGridLayout, QGroupBox,
                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ..synth.label_maps import CANVAS, LabelMapError, map_from_volume, template_map, validate_map
-from ..synth.live import LIVE, STYLES, LiveRenderer, RenderResult
-from ..synth.pairs import provenance, save_pair
+from ..spade.label_maps import CANVAS, LabelMapError, map_from_volume, template_map, validate_map
+from ..spade.live import LIVE, STYLES, LiveRenderer, RenderResult
+from ..spade.pairs import provenance, save_pair
 from ._class_palette import ClassPalette
 from ._pair_layers import OWN_LAYERS, PairLayers
 

@@ -1,10 +1,10 @@
 """Recipe "spade": the label -> MR renderer of the PGGAN + SPADE paper (Foroozandeh & Eklund).
 
-Data: :class:`~..paired.PairedSliceDataset`, axial slices of the 7-class complete label map with
+Data: :class:`~napari_medsynth.data.paired.PairedSliceDataset`, axial slices of the 7-class complete label map with
 the matching MR slice, padded to 256 x 256 as in the paper and resized to ``image_size``; select
 patients with ``include`` / ``exclude`` so that held-out cases stay unseen.
 
-Networks (:mod:`napari_medsynth.models.spade`): a generator of SPADE residual blocks conditioned
+Networks (:mod:`napari_medsynth.spade.network`): a generator of SPADE residual blocks conditioned
 on the one-hot label map (plus noise maps for texture), an optional style encoder (VAE,
 ``z_dim > 0``) so one label map renders in several styles, and MONAI's multi-scale PatchGAN
 discriminator on the (label map, MR) pair.
@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 
-from ...models.spade import SpadeGenerator, build_discriminator, kld_loss
-from ..paired import N_CLASSES, PairedSliceDataset, one_hot
-from ..recipe import Recipe, RecipeConfig, register_recipe
-from ..rng import derive_seed
+from .network import SpadeGenerator, build_discriminator, kld_loss
+from ..data.paired import PairedSliceDataset
+from ..labels import N_CLASSES, one_hot
+from ..train.recipe import Recipe, RecipeConfig, register_recipe
+from ..train.rng import derive_seed
 
 
 def parse_channels(text: str) -> tuple[int, ...]:
@@ -53,7 +54,7 @@ class SpadeConfig(RecipeConfig):
     exclude: str = ""
     #: Tissue classes of case folders without a ``_labels7`` map: ``auto`` (a ``_tissues`` map
     #: the user gives, FSL FAST convention 1 CSF / 2 GM / 3 WM) or ``intensity`` (the documented
-    #: intensity-based 3-class fallback, see :mod:`..paired`).
+    #: intensity-based 3-class fallback, see :mod:`napari_medsynth.data.paired`).
     tissues: str = "auto"
     #: Slices showing tumor (classes 1-3) are drawn this many times as often (1: uniform).
     tumor_oversample: int = 4

@@ -1,7 +1,8 @@
 """``napari-medsynth`` command line.
 
 With no arguments it opens napari with the plugin's dock widgets and the sample glioma case.
-Subcommands are registered by modules listed in :data:`COMMAND_MODULES`; each such module has a
+Subcommands are registered by the modules of this package listed in :data:`COMMAND_MODULES` (one
+per command group); each such module has a
 ``register(subparsers)`` function that adds its parser and sets ``func`` to a callable taking the
 parsed arguments and returning an exit code. Heavy imports (torch, napari) happen inside those
 callables so ``--help`` stays fast.
@@ -13,18 +14,18 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from .. import __version__
 
 #: Modules that contribute subcommands (``module.register(subparsers)``).
 COMMAND_MODULES = (
-    "napari_medsynth.cli_io",
-    "napari_medsynth.cli_train",
-    "napari_medsynth.cli_study",
-    "napari_medsynth.cli_crops",
-    "napari_medsynth.cli_sage",
-    "napari_medsynth.cli_evaluate",
-    "napari_medsynth.cli_pggan",
-    "napari_medsynth.cli_spade",
+    "napari_medsynth.cli.volumes",
+    "napari_medsynth.cli.train",
+    "napari_medsynth.cli.study",
+    "napari_medsynth.cli.crops",
+    "napari_medsynth.cli.sage",
+    "napari_medsynth.cli.evaluate",
+    "napari_medsynth.cli.pggan",
+    "napari_medsynth.cli.spade",
 )
 
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        from .widgets.launch import launch
+        from ..widgets.launch import launch
 
         launch()
         return 0
@@ -54,7 +55,3 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:  # bad input: a message, not a traceback
         print(f"napari-medsynth {args.command}: error: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _render(args) -> int:
     import numpy as np
 
-    from .io import is_nifti_path, read_volume, write_volume
-    from .spade import SpadeRenderer, render_volume
+    from ..io import is_nifti_path, read_volume, write_volume
+    from ..spade import SpadeRenderer, render_volume
 
     src, out = Path(args.labels), Path(args.out)
     if not src.is_file():

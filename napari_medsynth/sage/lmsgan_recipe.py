@@ -5,7 +5,7 @@ Each step is one of two kinds, chosen by the indicator I_x of the paper's Eq. 2:
 * I_x = 0 (Z_real): a batch of real BTCs is encoded, decoded by the dense generator and the
   encoder + generator minimise the MSE to the real masks (Eq. 1a). Z_real is drawn around each
   encoded shape, and a small KL term keeps those draws where Z_noise is drawn (N(0, I)) -- see
-  :func:`~napari_medsynth.models.lms_gan.latent_kl`;
+  :func:`~napari_medsynth.sage.lms_gan.latent_kl`;
 * I_x = 1 (Z_noise): noise vectors are decoded and discriminator and generator play the GAN game
   with binary cross-entropy (Eq. 1b; the generator uses the non-saturating form -log D(G(z)),
   which has the same fixed point and usable gradients early on).
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...models.lms_gan import (DenseShapeGenerator, ShapeDiscriminator, ShapeEncoder, latent_kl,
+from .lms_gan import (DenseShapeGenerator, ShapeDiscriminator, ShapeEncoder, latent_kl,
                                 sample_latent)
-from ...sage.training_data import CropTrainingSet
-from ..recipe import Recipe, RecipeConfig, register_recipe
-from ..rng import derive_seed
+from .training_data import CropTrainingSet
+from ..train.recipe import Recipe, RecipeConfig, register_recipe
+from ..train.rng import derive_seed
 
 
 @dataclass

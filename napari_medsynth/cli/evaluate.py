@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args) -> int:
-    from .evaluate.report import EvaluationSettings, evaluate
+    from ..evaluate.report import EvaluationSettings, evaluate
 
     try:
         amounts = tuple(float(a) for a in args.amounts.split(",") if a.strip())

@@ -3,9 +3,10 @@
 The data of the label-map generator (PGGAN) and of the label -> MR renderer (SPADE). A dataset
 folder holds case folders (BraTS layout, as in ``sample_data/``): each with an MR image
 ``<case>_<modality>.nii.gz`` and the complete map ``<case>_labels7.nii.gz`` (0 BG, 1 NCR/NET,
-2 ED, 3 ET, 4 WM, 5 GM, 6 CSF). Axial slices are padded to a centred square of ``pad_to`` (256,
-as in the paper; 240 x 240 BraTS slices get an 8-pixel border) and resized to ``size``: MR
-linearly, labels by nearest neighbour. Slices whose label map is (almost) empty are dropped.
+2 ED, 3 ET, 4 WM, 5 GM, 6 CSF). Axial slices are centred on the training canvas
+(:mod:`napari_medsynth.geometry`: 240 x 240 BraTS slices on 256 x 256, as in the paper) and
+resized to ``size``: MR linearly, labels by nearest neighbour. Slices whose label map is
+(almost) empty are dropped.
 
 BraTS case folders have no ``_labels7`` map. Their complete map is built from the BraTS tumor
 labels ``_seg`` (1 NCR/NET, 2 ED, 4 ET) and tissue classes, with :func:`~..labels.brats_to_complete7`:
@@ -31,14 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.transform import resize
 
 from ..io import VolumeReadError, percentile_rescale, read_volume
 from ..io.case import suffix_of
-from ..labels import brats_to_complete7
-from .data import MAX_DATASET_BYTES, DatasetError, dataset_fingerprint
+from ..geometry import to_canvas
+from ..labels import N_CLASSES, brats_to_complete7
+from ..train.data import MAX_DATASET_BYTES, DatasetError, dataset_fingerprint
 
-N_CLASSES = 7
 
 
 TISSUE_CHOICES = ("auto", "intensity")
@@ -148,17 +148,6 @@ def intensity_tissues(mr: np.ndarray, seg: np.ndarray, modality: str = "t1ce", i
     cluster = np.digitize(values, (centres[:-1] + centres[1:]) / 2)  # 0 darkest .. 2 brightest
     out[inside] = np.asarray(order, dtype=np.uint8)[cluster]
     return out
-    centres = np.percentile(values, [10, 50, 90])
-    for _ in range(iterations):
-        assign = np.argmin(np.abs(values[:, None] - centres[None]), axis=1)
-        new = np.array([values[assign == k].mean() if np.any(assign == k) else centres[k] for k in range(3)])
-        if np.allclose(new, centres):
-            break
-        centres = new
-    assign = np.argmin(np.abs(values[:, None] - centres[None]), axis=1)
-    rank = np.argsort(np.argsort(centres))  # cluster -> position from darkest
-    out[inside] = np.asarray(order, dtype=np.uint8)[rank[assign]]
-    return out
 
 
 def select_cases(pairs: list[CasePair], include: str = "", exclude: str = "") -> list[CasePair]:
@@ -175,31 +164,15 @@ def select_cases(pairs: list[CasePair], include: str = "", exclude: str = "") ->
     return chosen
 
 
-def pad_square(image: np.ndarray, side: int, fill: float) -> np.ndarray:
-    """Centre ``image`` on a ``side`` x ``side`` canvas (cropping centrally if it is larger)."""
-    h, w = image.shape
-    out = np.full((side, side), fill, dtype=image.dtype)
-    sh, sw = min(h, side), min(w, side)
-    ih, iw = (h - sh) // 2, (w - sw) // 2
-    oh, ow = (side - sh) // 2, (side - sw) // 2
-    out[oh:oh + sh, ow:ow + sw] = image[ih:ih + sh, iw:iw + sw]
-    return out
+def prepare_labels(labels: np.ndarray, size: int, pad_to: int | None = None) -> np.ndarray:
+    """One label slice -> uint8 at ``size`` x ``size`` on the training canvas (nearest neighbour)."""
+    return to_canvas(labels, size, labels=True, side=pad_to)
 
 
-def prepare_labels(labels: np.ndarray, size: int, pad_to: int = 256) -> np.ndarray:
-    """One label slice -> uint8 at ``size`` x ``size`` (padded to ``pad_to``, nearest neighbour)."""
-    lab_sq = pad_square(labels.astype(np.uint8), pad_to, 0)
-    if size != pad_to:
-        lab_sq = resize(lab_sq, (size, size), order=0, anti_aliasing=False, preserve_range=True)
-    return lab_sq.astype(np.uint8)
-
-
-def prepare_pair(mr: np.ndarray, labels: np.ndarray, size: int, pad_to: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def prepare_pair(mr: np.ndarray, labels: np.ndarray, size: int,
+                 pad_to: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One slice pair -> (MR float32 in [-1, 1], labels uint8) at ``size`` x ``size``."""
-    mr_sq = pad_square(mr.astype(np.float32), pad_to, -1.0)
-    if size != pad_to:
-        mr_sq = resize(mr_sq, (size, size), order=1, anti_aliasing=size < pad_to, preserve_range=True)
-    return mr_sq.astype(np.float32), prepare_labels(labels, size, pad_to)
+    return to_canvas(mr, size, side=pad_to), prepare_labels(labels, size, pad_to)
 
 
 def check_complete_classes(labels: np.ndarray, name: str) -> None:
@@ -239,7 +212,7 @@ def complete_labels(pair: CasePair, modality: str = "t1ce"):
     return brats_to_complete7(seg, tissues), image
 
 
-def volume_slices(pair: CasePair, size: int, pad_to: int = 256, min_label_fraction: float = 0.02,
+def volume_slices(pair: CasePair, size: int, pad_to: int | None = None, min_label_fraction: float = 0.02,
                   modality: str = "t1ce"):
     """Yield (slice index, MR, labels) for every axial slice of a case with enough labelled pixels."""
     lab, image = complete_labels(pair, modality)
@@ -254,7 +227,7 @@ class PairedSliceDataset:
     """All (MR, label map) slice pairs of the selected cases, held in memory."""
 
     def __init__(self, folder: str | os.PathLike, size: int, modality: str = "t1ce", include: str = "",
-                 exclude: str = "", pad_to: int = 256, min_label_fraction: float = 0.02, tissues: str = "auto"):
+                 exclude: str = "", pad_to: int | None = None, min_label_fraction: float = 0.02, tissues: str = "auto"):
         self.root = Path(folder)
         self.size = int(size)
         self.pairs = select_cases(find_case_pairs(self.root, modality, tissues), include, exclude)
@@ -319,10 +292,3 @@ class PairedSliceDataset:
         idx = [i for i, _ in items]
         arr = np.stack([self.mr[idx], self.labels[idx].astype(np.float32)], axis=1)
         return torch.from_numpy(np.ascontiguousarray(arr))
-
-
-def one_hot(labels: torch.Tensor, n_classes: int = N_CLASSES) -> torch.Tensor:
-    """(B, H, W) or (B, 1, H, W) class indices -> (B, C, H, W) float one-hot."""
-    if labels.dim() == 4:
-        labels = labels[:, 0]
-    return torch.nn.functional.one_hot(labels.long().clamp(0, n_classes - 1), n_classes).permute(0, 3, 1, 2).float()

@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _reference_folder(args, sampler) -> Path:
-    from ._sample_data import sample_data_dir
+    from .._sample_data import sample_data_dir
 
     if args.reference:
         folder = Path(args.reference)
@@ -77,11 +77,11 @@ def _sample(args) -> int:
 
     import numpy as np
 
-    from .io.atomic import atomic_write_text
-    from .io.nifti import write_volume
-    from .pggan.cleaning import filter_label_maps, real_label_maps, report_dict
-    from .pggan.figures import contact_sheet, save_rgb_png
-    from .pggan.sample import LabelMapSampler
+    from ..io.atomic import atomic_write_text
+    from ..io.nifti import write_volume
+    from ..pggan.cleaning import filter_label_maps, real_label_maps, report_dict
+    from ..pggan.figures import contact_sheet, save_rgb_png
+    from ..pggan.sample import LabelMapSampler
 
     sampler = LabelMapSampler.load(args.checkpoint)
     reference = _reference_folder(args, sampler) if args.filter else None

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...models.dcgan import DCGANDiscriminator, DCGANGenerator
-from ...models.wgan_gp import WGANCritic, gradient_penalty
-from ...sage.training_data import CropTrainingSet
-from ..recipe import Recipe, RecipeConfig, register_recipe
-from ..rng import derive_seed
+from ..networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from ..networks.wgan_gp import WGANCritic, gradient_penalty
+from .training_data import CropTrainingSet
+from ..train.recipe import Recipe, RecipeConfig, register_recipe
+from ..train.rng import derive_seed
 
 
 @dataclass

@@ -89,12 +89,12 @@ def _check(args) -> None:
 def _run(args, phi_sources) -> int:
     import numpy as np
 
-    from .sage.pipeline import SageGenerator, random_spec
-    from .sage.samples import generate_batch
+    from ..sage.pipeline import SageGenerator, random_spec
+    from ..sage.samples import generate_batch
 
     _check(args)
     if args.dataset is None:
-        from .sage.sample_crops import build_sample_crops
+        from ..sage.sample_crops import build_sample_crops
 
         args.dataset = str(build_sample_crops(progress=lambda f, text: print(text, file=sys.stderr, flush=True)))
     gen = SageGenerator.open(args.dataset, args.checkpoints)
@@ -122,7 +122,7 @@ def _generate(args) -> int:
 
 
 def _merge(args) -> int:
-    from .sage.pipeline import PhiSource, VolumeSlices
+    from ..sage.pipeline import PhiSource, VolumeSlices
 
     vol = VolumeSlices.read(args.phi)
     if args.slice is not None:
@@ -146,7 +146,7 @@ def _ranges(values) -> str:
 
 
 def _regenerate(args) -> int:
-    from .sage.samples import regenerate, write_sample
+    from ..sage.samples import regenerate, write_sample
 
     generated, identical = regenerate(args.sidecar, args.dataset, args.checkpoints)
     if args.out:

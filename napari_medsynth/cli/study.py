@@ -86,7 +86,7 @@ def _missing_step(parser: argparse.ArgumentParser) -> int:
 
 
 def _create(args) -> int:
-    from .reader_study.create import create_study
+    from ..reader_study.create import create_study
 
     made = create_study(args.out, args.real, args.synthetic, groups=args.groups, n=args.n, n_real=args.n_real,
                         n_synthetic=args.n_synthetic, size=args.size, fit=args.fit, slices=args.slices,
@@ -102,7 +102,7 @@ def _create(args) -> int:
 
 
 def _export(args) -> int:
-    from .reader_study.export import SHEET_NAME, export_offline
+    from ..reader_study.export import SHEET_NAME, export_offline
 
     out = export_offline(args.study, args.out)
     print(f"exported to {out}: images, {SHEET_NAME}, INSTRUCTIONS.txt")
@@ -110,7 +110,7 @@ def _export(args) -> int:
 
 
 def _merge(args) -> int:
-    from .reader_study.export import merge_sessions
+    from ..reader_study.export import merge_sessions
 
     found = merge_sessions(args.sessions, args.out, args.key)
     readers = sorted({a.reader for a in found.answers})
@@ -121,7 +121,7 @@ def _merge(args) -> int:
 
 
 def _score(args) -> int:
-    from .reader_study.export import format_table, score_files
+    from ..reader_study.export import format_table, score_files
 
     result = score_files(args.key, args.answers, args.out)
     print(format_table(result.rows))

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...models.dcgan import DCGANDiscriminator, DCGANGenerator
-from ..data import SliceDataset
-from ..recipe import Recipe, RecipeConfig, register_recipe
-from ..rng import derive_seed
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+from ..train.data import SliceDataset
+from ..train.recipe import Recipe, RecipeConfig, register_recipe
+from ..train.rng import derive_seed
 
 
 @dataclass

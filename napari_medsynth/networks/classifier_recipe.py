@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...models.classifier import SmallResNet
-from ..arrays import ArrayDataset
-from ..recipe import Recipe, RecipeConfig, register_recipe
+from .classifier import SmallResNet
+from ..train.arrays import ArrayDataset
+from ..train.recipe import Recipe, RecipeConfig, register_recipe
 
 
 @dataclass

@@ -62,8 +62,8 @@ class _Progress:
     def __call__(self, event) -> None:
         from tqdm import tqdm
 
-        from .train import events as ev
-        from .train.previews import save_png
+        from ..train import events as ev
+        from ..train.previews import save_png
 
         if isinstance(event, ev.StartEvent):
             what = "resuming at" if event.resumed else "starting at"
@@ -97,8 +97,8 @@ class _Progress:
 def _train(args) -> int:
     overrides = parse_settings(args.set)  # before the slow imports: a typo fails at once
 
-    from .train import Trainer, TrainSettings
-    from .train.distributed import context_from_env
+    from ..train import Trainer, TrainSettings
+    from ..train.distributed import context_from_env
 
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
@@ -129,7 +129,7 @@ def _train(args) -> int:
         print(f"napari-medsynth train: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        from .train import latest_checkpoint
+        from ..train import latest_checkpoint
 
         last = latest_checkpoint(args.out)
         print(f"\naborted at step {trainer.step}; last checkpoint: {last or 'none'}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """WGAN-GP critic and gradient penalty (Gulrajani et al., 2017), the SAGE texture baseline.
 
-The generator is the DC-GAN one (:class:`~napari_medsynth.models.dcgan.DCGANGenerator`), as in
+The generator is the DC-GAN one (:class:`~napari_medsynth.networks.dcgan.DCGANGenerator`), as in
 the WGAN-GP paper's DC-GAN-style experiments. The critic has no batch normalisation: the gradient
 penalty is defined per sample, which batch statistics would couple across the batch.
 """

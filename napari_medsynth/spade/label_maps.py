@@ -1,7 +1,7 @@
 """Starting points for a 7-class label map that a person edits and the renderer turns into MR.
 
 Maps live on the renderer's square canvas: axial slices are centred on a 256 x 256 canvas (as
-the training pairs in :mod:`napari_medsynth.train.paired`) and resized by nearest neighbour to
+the training pairs, :mod:`napari_medsynth.geometry`) and resized by nearest neighbour to
 the model size, so a map taken from a volume looks to the model like its training data.
 """
 
@@ -12,10 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import labels as vocab
-from ..train.paired import N_CLASSES, pad_square
-
-#: Side of the canvas slices are centred on before resizing to the model size (the paper's 256).
-CANVAS = 256
+from ..geometry import CANVAS, to_canvas
+from ..labels import N_CLASSES
 
 TUMOR_CLASSES = (1, 2, 3)
 TISSUE_CLASSES = (4, 5, 6)
@@ -54,12 +52,7 @@ def template_map(size: int = CANVAS) -> np.ndarray:
 
 def fit_to_canvas(slice2d: np.ndarray, size: int, canvas: int = CANVAS) -> np.ndarray:
     """Centre a 2-D label slice on the ``canvas`` square and resize (nearest) to ``size``."""
-    from skimage.transform import resize
-
-    sq = pad_square(np.asarray(slice2d).astype(np.uint8), canvas, 0)
-    if size != canvas:
-        sq = resize(sq, (size, size), order=0, anti_aliasing=False, preserve_range=True)
-    return sq.astype(np.uint8)
+    return to_canvas(slice2d, size, labels=True, side=canvas)
 
 
 @dataclass

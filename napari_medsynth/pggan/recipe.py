@@ -32,11 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...models.pggan import PGGANDiscriminator, PGGANGenerator, level_count
-from ...pggan.schedule import GrowthSchedule
-from ..paired import N_CLASSES, PairedSliceDataset, one_hot
-from ..recipe import Recipe, RecipeConfig, register_recipe
-from ..rng import derive_seed
+from .network import PGGANDiscriminator, PGGANGenerator, level_count
+from .schedule import GrowthSchedule
+from ..data.paired import PairedSliceDataset
+from ..labels import N_CLASSES, one_hot
+from ..train.recipe import Recipe, RecipeConfig, register_recipe
+from ..train.rng import derive_seed
 
 
 @dataclass

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..arrays import ArrayDataset
-from ..recipe import Recipe, RecipeConfig, register_recipe
+from ..train.arrays import ArrayDataset
+from ..train.recipe import Recipe, RecipeConfig, register_recipe
 
 
 @dataclass

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args) -> int:
-    from .widgets.launch import launch
+    from ..widgets.launch import launch
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
@@ -34,7 +34,7 @@ def _info(args) -> int:
     import numpy as np
     from nibabel.orientations import ornt2axcodes
 
-    from .io import read_case, read_volume
+    from ..io import read_case, read_volume
 
     for path in args.paths:
         p = Path(path)

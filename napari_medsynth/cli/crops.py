@@ -43,8 +43,8 @@ def _tumor_labels(text: str | None):
 
 
 def _crops(args) -> int:
-    from .sage.crops import add_volume_pair
-    from .sage.dataset import CropSettings
+    from ..sage.crops import add_volume_pair
+    from ..sage.dataset import CropSettings
 
     settings = CropSettings(crop_size=args.crop_size, margin=args.margin, min_tumor_pixels=args.min_size,
                             phi_size=args.phi_size)

@@ -1,1 +1,0 @@
-"""Inference pipelines: turning trained generators into images (label map -> MR, provenance)."""
