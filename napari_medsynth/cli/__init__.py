@@ -20,6 +20,7 @@ from .. import __version__
 COMMAND_MODULES = (
     "napari_medsynth.cli.volumes",
     "napari_medsynth.cli.train",
+    "napari_medsynth.cli.export",
     "napari_medsynth.cli.study",
     "napari_medsynth.cli.crops",
     "napari_medsynth.cli.sage",

@@ -33,13 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..geometry import to_canvas
 from ..io import VolumeReadError, percentile_rescale, read_volume
 from ..io.case import suffix_of
-from ..geometry import to_canvas
 from ..labels import N_CLASSES, brats_to_complete7
 from ..train.data import MAX_DATASET_BYTES, DatasetError, dataset_fingerprint
-
-
 
 TISSUE_CHOICES = ("auto", "intensity")
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from skimage.transform import resize
 
 from ..io import VolumeReadError, is_nifti_path, percentile_rescale, read_volume
 from ..geometry import to_square

@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 from ..train.arrays import write_array_dataset
-from ..train.checkpoint import latest_checkpoint, load_checkpoint
-from ..train.device import Precision
+from ..train.checkpoint import latest_checkpoint
 from ..train.events import DoneEvent, StepEvent
-from ..train.recipe import config_from_dict, get_recipe
+from ..train.trained import open_trained
 from ..train.trainer import Trainer, TrainSettings
 
 #: progress(done, total, message): called from the thread that runs the evaluation.
@@ -61,16 +60,8 @@ def load_trained(recipe: str, out_dir: str | os.PathLike, network: str = "net"):
     path = latest_checkpoint(out_dir)
     if path is None:
         raise EvaluationError(f"no checkpoint in {out_dir}")
-    state = load_checkpoint(path)
-    cls = get_recipe(recipe)
-    config = config_from_dict(cls.config_class, dict(state["config"]))
-    device = torch.device("cpu")
-    rec = cls(config, device, Precision("fp32", device), int(state.get("seed", 0)))
-    rec.build()
-    rec.load_state_dict(state["model"])
-    net = rec.network(network)
-    net.eval()
-    return net, config
+    trained = open_trained(path, recipe)
+    return trained.network(network), trained.config
 
 
 @torch.no_grad()

@@ -15,8 +15,8 @@ downstream classifier.
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def _norm(channels: int) -> nn.GroupNorm:

@@ -15,13 +15,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .classifier import SmallResNet
-from ..train.arrays import ArrayDataset
+from ..train.arrays import AUGMENTATIONS, ArrayDataset
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
+from .classifier import SmallResNet
 
 
 @dataclass
 class ClassifierConfig(RecipeConfig):
+    choices = {"augment": AUGMENTATIONS}
+
     batch_size: int = 32
     image_size: int = 64
     n_classes: int = 2
@@ -38,10 +40,17 @@ class ClassifierRecipe(Recipe):
     config_class = ClassifierConfig
     network_names = ("net",)
     optimizer_names = ("opt",)
+    inference_networks = ("net",)
+
+    @classmethod
+    def build_network(cls, name, c):
+        if name == "net":
+            return SmallResNet(c.n_classes, c.width)
+        return super().build_network(name, c)
 
     def build(self) -> None:
         c = self.config
-        self.net = SmallResNet(c.n_classes, c.width).to(self.device)
+        self.net = self.build_network("net", c).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         self._preview = None
 

@@ -3,7 +3,8 @@
 Small enough that engine tests train it in seconds on a CPU, complete enough to exercise every
 part of the engine (two networks, two optimizers, batch norm buffers, mixed precision, DDP).
 Loss: the non-saturating GAN loss of Goodfellow et al. (the generator maximises log D(G(z))),
-Adam with lr 2e-4 and betas (0.5, 0.999) as in the DC-GAN paper.
+Adam with lr 2e-4 and betas (0.5, 0.999) as in the DC-GAN paper. SAGE's whole-crop baselines
+(:mod:`napari_medsynth.sage.baseline_recipes`) are subclasses.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dcgan import DCGANDiscriminator, DCGANGenerator
 from ..train.data import SliceDataset
+from ..train.previews import generator_previews, preview_noise
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
-from ..train.rng import derive_seed
+from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
 @dataclass
@@ -31,24 +32,35 @@ class DCGANConfig(RecipeConfig):
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    #: Target for real images in the discriminator loss (below 1: one-sided label smoothing).
+    real_label: float = 1.0
 
 
 @register_recipe("dcgan")
 class DCGANRecipe(Recipe):
+    """Generator + discriminator, Adam on both; subclasses change the data, the critic or the step."""
+
     config_class = DCGANConfig
     network_names = ("G", "D")
     optimizer_names = ("opt_g", "opt_d")
+    inference_networks = ("G",)
+    #: The losses :meth:`train_step` reports.
+    reported: tuple[str, ...] = ("loss_d", "loss_g", "d_real", "d_fake")
+
+    @classmethod
+    def build_network(cls, name, c):
+        if name == "G":
+            return DCGANGenerator(c.z_dim, c.image_size, c.width)
+        if name == "D":
+            return DCGANDiscriminator(c.image_size, c.width)
+        return super().build_network(name, c)
 
     def build(self) -> None:
         c = self.config
-        self.G = DCGANGenerator(c.z_dim, c.image_size, c.width).to(self.device)
-        self.D = DCGANDiscriminator(c.image_size, c.width).to(self.device)
+        self.G, self.D = (self.build_network(n, c).to(self.device) for n in self.network_names)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        # Own generator: the preview noise is fixed for the whole run and drawing it must not
-        # move the global random stream that training uses.
-        gen = torch.Generator().manual_seed(derive_seed(self.seed, 1))
-        self._preview_z = torch.randn(c.preview_count, c.z_dim, generator=gen).to(self.device)
+        self._preview_z = preview_noise(self.seed, c.preview_count, c.z_dim, self.device)
 
     def make_dataset(self, data_dir: str, pattern: str = "*") -> SliceDataset:
         return SliceDataset(data_dir, size=self.config.image_size, load_size=self.config.load_size, pattern=pattern)
@@ -57,13 +69,14 @@ class DCGANRecipe(Recipe):
         amp, c = self.precision, self.config
         z = torch.randn(real.shape[0], c.z_dim, device=self.device)
 
-        # Discriminator: real -> 1, fake -> 0. Each forward is followed by its own backward, which
-        # is what DistributedDataParallel supports (and what keeps batch-norm statistics per source).
+        # Discriminator: real -> real_label, fake -> 0. Each forward is followed by its own
+        # backward, which is what DistributedDataParallel supports (and what keeps batch-norm
+        # statistics per source).
         self.opt_d.zero_grad(set_to_none=True)
         with amp.autocast():
             fake = self.G(z)
             logit_real = self.D(real)
-            loss_real = F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real))
+            loss_real = F.binary_cross_entropy_with_logits(logit_real, torch.full_like(logit_real, c.real_label))
         amp.backward(loss_real)
         with amp.autocast():
             logit_fake = self.D(fake.detach())
@@ -79,20 +92,13 @@ class DCGANRecipe(Recipe):
         amp.backward(loss_g)
         amp.step(self.opt_g)
 
-        return {
+        losses = {
             "loss_d": float(loss_real.detach() + loss_fake.detach()),
             "loss_g": float(loss_g.detach()),
             "d_real": float(torch.sigmoid(logit_real.detach().float()).mean()),
             "d_fake": float(torch.sigmoid(logit_fake.detach().float()).mean()),
         }
+        return {k: losses[k] for k in self.reported}
 
-    @torch.no_grad()
     def previews(self) -> np.ndarray:
-        G = self.network("G")
-        was_training = G.training
-        G.eval()  # running batch-norm statistics: previews do not depend on (or change) batch stats
-        try:
-            images = G(self._preview_z).float().cpu().numpy()[:, 0]
-        finally:
-            G.train(was_training)
-        return images
+        return generator_previews(self.network("G"), self._preview_z)

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..train.arrays import ArrayDataset
+from ..train.arrays import AUGMENTATIONS, ArrayDataset
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 
 
 @dataclass
 class UNetConfig(RecipeConfig):
+    choices = {"augment": AUGMENTATIONS}
+
     batch_size: int = 16
     image_size: int = 64
     #: Channels of the first level; deeper levels use 2x, 4x, 8x.
@@ -32,14 +34,20 @@ class UNetRecipe(Recipe):
     config_class = UNetConfig
     network_names = ("net",)
     optimizer_names = ("opt",)
+    inference_networks = ("net",)
+
+    @classmethod
+    def build_network(cls, name, c):
+        from monai.networks.nets import BasicUNet
+
+        if name == "net":
+            w = c.width
+            return BasicUNet(spatial_dims=2, in_channels=1, out_channels=2, features=(w, w, 2 * w, 4 * w, 8 * w, w))
+        return super().build_network(name, c)
 
     def build(self) -> None:
         from monai.losses import DiceCELoss
-        from monai.networks.nets import BasicUNet
-
-        w = self.config.width
-        self.net = BasicUNet(spatial_dims=2, in_channels=1, out_channels=2,
-                             features=(w, w, 2 * w, 4 * w, 8 * w, w)).to(self.device)
+        self.net = self.build_network("net", self.config).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
         self.loss = DiceCELoss(to_onehot_y=True, softmax=True)
         self._preview = None

@@ -32,16 +32,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .network import PGGANDiscriminator, PGGANGenerator, level_count
-from .schedule import GrowthSchedule
 from ..data.paired import PairedSliceDataset
 from ..labels import N_CLASSES, one_hot
+from ..train.previews import preview_noise
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
-from ..train.rng import derive_seed
+from .network import PGGANDiscriminator, PGGANGenerator, level_count
+from .schedule import GrowthSchedule
 
 
 @dataclass
 class PGGANConfig(RecipeConfig):
+    ranges = {"image_size": (4, 1024), "stable_kimg": (0.0, 1e6), "fade_kimg": (0.0, 1e6), "gp_lambda": (0.0, 1e6),
+              "drift": (0.0, 1e6), "ema_kimg": (0.0, 1e6), "mbstd_group": (0, 256)}
+
     batch_size: int = 16
     #: Final resolution (a power of two, 8-256); slices are padded to 256 and resized to it.
     image_size: int = 64
@@ -77,9 +80,30 @@ class _PGGANRecipe(Recipe):
     #: "labels" or "mr"
     mode = ""
 
+    inference_networks = ("G",)
+    inference_extra = ("level", "alpha")
+
     @property
     def channels(self) -> int:
         return N_CLASSES if self.mode == "labels" else 1
+
+    @classmethod
+    def build_network(cls, name, c):
+        channels = N_CLASSES if cls.mode == "labels" else 1
+        if name == "G":
+            return PGGANGenerator(c.z_dim, c.image_size, channels, c.width, c.max_width)
+        if name == "D":
+            return PGGANDiscriminator(c.image_size, channels, c.width, c.max_width, c.mbstd_group)
+        return super().build_network(name, c)
+
+    @classmethod
+    def export_state(cls, model):
+        """The moving-average generator (what sampling uses) as ``G``, with its growth level."""
+        out = super().export_state(model)
+        ema = model.get("extra", {}).get("g_ema")
+        if ema is not None:
+            out["networks"]["G"] = ema
+        return out
 
     def build(self) -> None:
         c = self.config
@@ -89,14 +113,12 @@ class _PGGANRecipe(Recipe):
         if c.batch_size < 2:
             raise ValueError("batch_size must be at least 2 (the minibatch standard deviation needs a group)")
         self.schedule = GrowthSchedule(levels, c.stable_kimg, c.fade_kimg)
-        self.G = PGGANGenerator(c.z_dim, c.image_size, self.channels, c.width, c.max_width).to(self.device)
-        self.D = PGGANDiscriminator(c.image_size, self.channels, c.width, c.max_width, c.mbstd_group).to(self.device)
+        self.G, self.D = (self.build_network(n, c).to(self.device) for n in self.network_names)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self.images_seen = 0
-        gen = torch.Generator().manual_seed(derive_seed(self.seed, 1))
-        self._preview_z = torch.randn(c.preview_count, c.z_dim, generator=gen).to(self.device)
+        self._preview_z = preview_noise(self.seed, c.preview_count, c.z_dim, self.device)
 
     def make_dataset(self, data_dir: str, pattern: str = "*") -> PairedSliceDataset:
         c = self.config

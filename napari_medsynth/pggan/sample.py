@@ -13,19 +13,14 @@ first k maps of ``sample(n, seed)`` are ``sample(k, seed)``.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._shipped import shipped_checkpoint
+from ..train.trained import open_trained
 from .network import PGGANGenerator, level_count
-from ..train.checkpoint import CheckpointError, load_checkpoint
-from ..labels import N_CLASSES
-from ..train.recipe import config_from_dict
 
 RECIPE = "pggan-labels"
 SHIPPED_NAME = "pggan-labels"
@@ -57,27 +52,13 @@ class LabelMapSampler:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> "LabelMapSampler":
         """Load a ``pggan-labels`` checkpoint; ``None`` loads the shipped one (``models/pggan-labels.pt``)."""
-        from .recipe import PGGANConfig
-
-        path = shipped_checkpoint(SHIPPED_NAME) if path is None else Path(path)
-        state = load_checkpoint(path)  # weights_only: refuses anything but tensors and plain data
-        if state.get("recipe") != RECIPE:
-            raise CheckpointError(f"{path.name} was trained with recipe {state.get('recipe')!r}; label maps "
-                                  f"need a {RECIPE!r} checkpoint")
-        try:
-            config = config_from_dict(PGGANConfig, dict(state["config"]))
-            model = state["model"]
-            extra = model.get("extra", {})
-            weights = extra.get("g_ema") or model["networks"]["G"]
-            level = int(extra.get("level", level_count(config.image_size) - 1))
-            alpha = float(extra.get("alpha", 1.0))
-            generator = PGGANGenerator(config.z_dim, config.image_size, N_CLASSES, config.width, config.max_width)
-            generator.load_state_dict(weights)
-        except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"{path.name}: not a usable {RECIPE} checkpoint ({str(exc).splitlines()[0]})") from exc
-        sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        card = {k: state.get(k) for k in ("recipe", "step", "config", "seed", "dataset")}
-        return cls(generator, level, alpha, path=str(path), sha256=sha, card=card, device=device)
+        trained = open_trained(path, RECIPE, what="a label-map generator", default=SHIPPED_NAME)
+        # The moving-average generator is what PGGAN samples from (exports store it as G).
+        generator = trained.network("G", weights=trained.extra.get("g_ema"))
+        level = int(trained.extra.get("level", level_count(trained.config.image_size) - 1))
+        alpha = float(trained.extra.get("alpha", 1.0))
+        return cls(generator, level, alpha, path=str(trained.path), sha256=trained.sha256, card=trained.card,
+                   device=device)
 
     @torch.no_grad()
     def logits(self, n: int, seed: int, batch: int = 32) -> torch.Tensor:

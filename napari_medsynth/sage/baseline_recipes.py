@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from ..networks.dcgan_recipe import DCGANRecipe
 from ..networks.wgan_gp import WGANCritic, gradient_penalty
+from ..train.recipe import RecipeConfig, register_recipe
 from .training_data import CropTrainingSet
-from ..train.recipe import Recipe, RecipeConfig, register_recipe
-from ..train.rng import derive_seed
 
 
 @dataclass
@@ -50,6 +47,8 @@ class DCGANTCConfig(TCGANConfig):
 
 @dataclass
 class WGANGPConfig(TCGANConfig):
+    ranges = {"n_critic": (1, 100), "gp_weight": (0.0, 1e6)}
+
     lr: float = 1e-4
     beta1: float = 0.0
     beta2: float = 0.9
@@ -57,78 +56,32 @@ class WGANGPConfig(TCGANConfig):
     gp_weight: float = 10.0
 
 
-class _TCGANBase(Recipe):
-    def _preview_noise(self) -> None:
-        gen = torch.Generator().manual_seed(derive_seed(self.seed, 1))
-        self._preview_z = torch.randn(self.config.preview_count, self.config.z_dim, generator=gen).to(self.device)
+class _TCMixin:
+    """Whole-crop baselines learn the textured tumor crops of a tumor-crop dataset."""
 
     def make_dataset(self, data_dir: str, pattern: str = "*") -> CropTrainingSet:
         c = self.config
         return CropTrainingSet(data_dir, "tc", c.image_size, c.patients, c.augment)
 
-    @torch.no_grad()
-    def previews(self) -> np.ndarray:
-        G = self.network("G")
-        was_training = G.training
-        G.eval()
-        try:
-            return G(self._preview_z).float().cpu().numpy()[:, 0]
-        finally:
-            G.train(was_training)
-
 
 @register_recipe("sage-dcgan")
-class SageDCGANRecipe(_TCGANBase):
+class SageDCGANRecipe(_TCMixin, DCGANRecipe):
     config_class = DCGANTCConfig
-    network_names = ("G", "D")
-    optimizer_names = ("opt_g", "opt_d")
-
-    def build(self) -> None:
-        c = self.config
-        self.G = DCGANGenerator(c.z_dim, c.image_size, c.width).to(self.device)
-        self.D = DCGANDiscriminator(c.image_size, c.width).to(self.device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        self._preview_noise()
-
-    def train_step(self, real: torch.Tensor) -> dict[str, float]:
-        amp = self.precision
-        z = torch.randn(real.shape[0], self.config.z_dim, device=self.device)
-        self.opt_d.zero_grad(set_to_none=True)
-        with amp.autocast():
-            fake = self.G(z)
-            logit_real = self.D(real)
-            loss_real = F.binary_cross_entropy_with_logits(logit_real, torch.full_like(logit_real, self.config.real_label))
-        amp.backward(loss_real)
-        with amp.autocast():
-            logit_fake = self.D(fake.detach())
-            loss_fake = F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
-        amp.backward(loss_fake)
-        amp.step(self.opt_d)
-        self.opt_g.zero_grad(set_to_none=True)
-        with amp.autocast():
-            logit_gen = self.D(fake)
-            loss_g = F.binary_cross_entropy_with_logits(logit_gen, torch.ones_like(logit_gen))
-        amp.backward(loss_g)
-        amp.step(self.opt_g)
-        return {"loss_d": float(loss_real.detach() + loss_fake.detach()), "loss_g": float(loss_g.detach())}
+    reported = ("loss_d", "loss_g")
 
 
 @register_recipe("sage-wgangp")
-class SageWGANGPRecipe(_TCGANBase):
+class SageWGANGPRecipe(_TCMixin, DCGANRecipe):
     config_class = WGANGPConfig
-    network_names = ("G", "D")
-    optimizer_names = ("opt_g", "opt_d")
+
+    @classmethod
+    def build_network(cls, name, c):
+        if name == "D":
+            return WGANCritic(c.image_size, c.width)
+        return super().build_network(name, c)
 
     def build(self) -> None:
-        c = self.config
-        if c.n_critic < 1:
-            raise ValueError(f"n_critic must be at least 1, not {c.n_critic}")
-        self.G = DCGANGenerator(c.z_dim, c.image_size, c.width).to(self.device)
-        self.D = WGANCritic(c.image_size, c.width).to(self.device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        self._preview_noise()
+        super().build()
         self._critic_steps = 0
         self._loss_g = float("nan")
 

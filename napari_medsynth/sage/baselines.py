@@ -7,19 +7,15 @@ tumor crops (Tables I and III). ``TumorCropGAN.load("sage-dcgan")`` opens the sh
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .._shipped import shipped_checkpoint
 from ..networks.dcgan import DCGANGenerator
-from ..train.checkpoint import CheckpointError, load_checkpoint
-from ..train.recipe import config_from_dict
-from .baseline_recipes import DCGANTCConfig, WGANGPConfig
+from ..train.trained import open_trained
 
-RECIPES = {"sage-dcgan": DCGANTCConfig, "sage-wgangp": WGANGPConfig}
+RECIPES = ("sage-dcgan", "sage-wgangp")
 
 
 class TumorCropGAN:
@@ -30,19 +26,8 @@ class TumorCropGAN:
     @classmethod
     def load(cls, name_or_path: str | Path) -> "TumorCropGAN":
         """A recipe name ("sage-dcgan", "sage-wgangp": the shipped checkpoint) or a checkpoint path."""
-        path = shipped_checkpoint(str(name_or_path)) if str(name_or_path) in RECIPES else Path(name_or_path)
-        state = load_checkpoint(path)
-        recipe = state.get("recipe")
-        if recipe not in RECIPES:
-            raise CheckpointError(f"{path.name} holds a {recipe!r} model; expected one of {', '.join(RECIPES)}")
-        try:
-            c = config_from_dict(RECIPES[recipe], dict(state["config"]))
-            gen = DCGANGenerator(c.z_dim, c.image_size, c.width)
-            gen.load_state_dict(state["model"]["networks"]["G"])
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{path.name}: the generator's weights do not match its configuration "
-                                  f"({str(exc).splitlines()[0]})") from exc
-        return cls(gen, recipe, c.image_size, hashlib.sha256(path.read_bytes()).hexdigest())
+        trained = open_trained(name_or_path, RECIPES, what="a whole-crop baseline")
+        return cls(trained.network("G"), trained.recipe, trained.config.image_size, trained.sha256)
 
     @torch.no_grad()
     def sample(self, seed: int) -> np.ndarray:

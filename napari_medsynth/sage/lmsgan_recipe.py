@@ -25,15 +25,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .lms_gan import (DenseShapeGenerator, ShapeDiscriminator, ShapeEncoder, latent_kl,
-                                sample_latent)
-from .training_data import CropTrainingSet
+from ..train.previews import preview_noise
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 from ..train.rng import derive_seed
+from .lms_gan import DenseShapeGenerator, ShapeDiscriminator, ShapeEncoder, latent_kl, sample_latent
+from .training_data import CropTrainingSet
 
 
 @dataclass
 class LMSGANConfig(RecipeConfig):
+    ranges = {"noise_fraction": (0.0, 1.0), "warmup_steps": (0, 10**9), "adv_weight": (0.0, 1e6),
+              "latent_weight": (0.0, 1e6)}
+
     batch_size: int = 32
     image_size: int = 64
     z_dim: int = 32
@@ -70,19 +73,27 @@ class LMSGANRecipe(Recipe):
     config_class = LMSGANConfig
     network_names = ("E", "G", "D")
     optimizer_names = ("opt_eg", "opt_d")
+    inference_networks = ("E", "G")
+
+    @classmethod
+    def build_network(cls, name, c):
+        if name == "E":
+            return ShapeEncoder(c.image_size, c.z_dim, c.width)
+        if name == "G":
+            return DenseShapeGenerator(c.image_size, c.z_dim, c.hidden)
+        if name == "D":
+            return ShapeDiscriminator(c.image_size, c.width)
+        return super().build_network(name, c)
 
     def build(self) -> None:
         c = self.config
         if not 0.0 <= c.noise_fraction <= 1.0:
             raise ValueError(f"noise_fraction must be between 0 and 1, not {c.noise_fraction}")
-        self.E = ShapeEncoder(c.image_size, c.z_dim, c.width).to(self.device)
-        self.G = DenseShapeGenerator(c.image_size, c.z_dim, c.hidden).to(self.device)
-        self.D = ShapeDiscriminator(c.image_size, c.width).to(self.device)
+        self.E, self.G, self.D = (self.build_network(n, c).to(self.device) for n in self.network_names)
         betas = (c.beta1, c.beta2)
         self.opt_eg = torch.optim.Adam([*self.E.parameters(), *self.G.parameters()], lr=c.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=betas)
-        gen = torch.Generator().manual_seed(derive_seed(self.seed, 1))
-        self._preview_z = torch.randn(c.preview_count, c.z_dim, generator=gen).to(self.device)
+        self._preview_z = preview_noise(self.seed, c.preview_count, c.z_dim, self.device)
         self._step = 0
         self._last = {"loss_mse": float("nan"), "loss_latent": float("nan"), "loss_d": float("nan"),
                       "loss_g": float("nan")}

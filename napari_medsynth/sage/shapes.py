@@ -11,17 +11,14 @@ connected region (isolated specks of a few pixels are not part of a tumor outlin
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy import ndimage
 
-from .._shipped import shipped_checkpoint
+from ..train.trained import open_trained
 from .lms_gan import DenseShapeGenerator, ShapeEncoder
-from ..train.checkpoint import CheckpointError, load_checkpoint
-from ..train.recipe import config_from_dict
 from .lmsgan_recipe import LMSGANConfig
 
 RECIPE = "sage-lmsgan"
@@ -51,23 +48,8 @@ class ShapeModel:
     @classmethod
     def load(cls, path: str | Path | None = None) -> "ShapeModel":
         """``path`` to a sage-lmsgan checkpoint; ``None``: the shipped one (models/sage-lmsgan.pt)."""
-        path = Path(path) if path is not None else shipped_checkpoint(RECIPE)
-        state = load_checkpoint(path)
-        if state.get("recipe") != RECIPE:
-            raise CheckpointError(f"{path.name} holds a {state.get('recipe')!r} model, not a shape model "
-                                  f"({RECIPE!r}); choose a checkpoint trained with the {RECIPE} recipe")
-        try:
-            config = config_from_dict(LMSGANConfig, dict(state["config"]))
-            nets = state["model"]["networks"]
-            encoder = ShapeEncoder(config.image_size, config.z_dim, config.width)
-            generator = DenseShapeGenerator(config.image_size, config.z_dim, config.hidden)
-            encoder.load_state_dict(nets["E"])
-            generator.load_state_dict(nets["G"])
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{path.name}: the shape model's weights do not match its configuration "
-                                  f"({str(exc).splitlines()[0]})") from exc
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return cls(encoder, generator, config, digest, path)
+        trained = open_trained(path, RECIPE, what="a shape model")
+        return cls(trained.network("E"), trained.network("G"), trained.config, trained.sha256, trained.path)
 
     # --- latent space -------------------------------------------------------------------------
     def _check_btc(self, btc, name: str) -> torch.Tensor:

@@ -25,7 +25,6 @@ Details that make the result a usable tumor crop:
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 from typing import Callable
@@ -107,8 +106,7 @@ class TextureModel:
                 return cls._default
         path = Path(path)
         ext = VGG19Features.from_file(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return cls(ext, digest, f"VGG19 weights {path.name}")
+        return cls(ext, ext.sha256, f"VGG19 weights {path.name}")
 
     def texturize(self, btc: np.ndarray, source_tc: np.ndarray, seed: int, steps: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:

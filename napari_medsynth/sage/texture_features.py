@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train.checkpoint import CheckpointError
+from ..train.checkpoint import CheckpointError, read_state
 
 #: torchvision's VGG19 ``features`` layout up to conv5_1: channel counts, "M" = max pooling.
 VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)
@@ -66,15 +66,11 @@ class VGG19Features(nn.Module):
 
     @classmethod
     def from_file(cls, path: str | Path) -> "VGG19Features":
-        """Load torchvision-format VGG19 weights (classifier keys, if present, are ignored)."""
+        """Load torchvision-format VGG19 weights (classifier keys, if present, are ignored);
+        the file's SHA-256 is kept as ``sha256``."""
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"VGG19 weights file {path} not found")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickled objects, truncated files, not a torch file at all
-            raise CheckpointError(f"{path.name}: cannot be read as a plain PyTorch state dict (weights only): "
-                                  f"{str(exc).splitlines()[0]}") from exc
+        state, digest = read_state(path, what="VGG19 weights file",
+                                   hint="expected a plain PyTorch state dict (weights only) of torchvision's vgg19")
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         if not isinstance(state, dict):
@@ -90,6 +86,7 @@ class VGG19Features(nn.Module):
             raise CheckpointError(f"{path.name}: {bad[0]} has shape {tuple(state[bad[0]].shape)}, VGG19 needs "
                                   f"{tuple(wanted[bad[0]].shape)}; is this another VGG variant?")
         model.load_state_dict({k: state[k].float() for k in wanted}, strict=False)
+        model.sha256 = digest
         return model.eval().requires_grad_(False)
 
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 
 from .network import SpadeGenerator, build_discriminator, kld_loss
-from ..data.paired import PairedSliceDataset
+from ..data.paired import TISSUE_CHOICES, PairedSliceDataset
 from ..labels import N_CLASSES, one_hot
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 from ..train.rng import derive_seed
@@ -44,6 +44,11 @@ def parse_channels(text: str) -> tuple[int, ...]:
 
 @dataclass
 class SpadeConfig(RecipeConfig):
+    ranges = {"tumor_oversample": (1, 100), "spade_hidden": (1, 1024), "noise_channels": (0, 64),
+              "d_channels": (1, 1024), "d_layers": (1, 8), "num_d": (1, 8), "lambda_fm": (0.0, 1e6),
+              "lambda_kld": (0.0, 1e6)}
+    choices = {"tissues": TISSUE_CHOICES}
+
     batch_size: int = 8
     image_size: int = 64
     preview_count: int = 8
@@ -74,6 +79,11 @@ class SpadeConfig(RecipeConfig):
     lambda_fm: float = 10.0
     lambda_kld: float = 0.05
 
+    def check(self) -> None:
+        widths = parse_channels(self.channels)
+        if len(widths) > 9 or max(widths) > 2048:
+            raise ValueError(f"channels {self.channels!r}: at most 9 levels of at most 2048 channels each")
+
 
 def build_generator(c: SpadeConfig) -> SpadeGenerator:
     """The generator described by a config (also used to rebuild it from a checkpoint)."""
@@ -89,13 +99,21 @@ class SpadeRecipe(Recipe):
     config_class = SpadeConfig
     network_names = ("G", "D")
     optimizer_names = ("opt_g", "opt_d")
+    inference_networks = ("G",)
+
+    @classmethod
+    def build_network(cls, name, c):
+        if name == "G":
+            return build_generator(c)
+        if name == "D":
+            return build_discriminator(c.image_size, N_CLASSES, c.d_channels, c.num_d, c.d_layers)
+        return super().build_network(name, c)
 
     def build(self) -> None:
         c = self.config
         if c.tissues not in ("auto", "intensity"):
             raise ValueError(f"tissues must be 'auto' or 'intensity', not {c.tissues!r}")
-        self.G = build_generator(c).to(self.device)
-        self.D = build_discriminator(c.image_size, N_CLASSES, c.d_channels, c.num_d, c.d_layers).to(self.device)
+        self.G, self.D = (self.build_network(n, c).to(self.device) for n in self.network_names)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.adv = PatchAdversarialLoss(criterion="hinge")

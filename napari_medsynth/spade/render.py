@@ -16,7 +16,6 @@ the mean style), so every render is repeatable.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -24,12 +23,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .._shipped import shipped_checkpoint
-from ..train.checkpoint import CheckpointError, load_checkpoint
 from ..geometry import canvas_side, from_canvas, to_canvas
 from ..labels import N_CLASSES, one_hot
-from ..train.recipe import config_from_dict
-from .recipe import SpadeConfig, build_generator
+from ..train.trained import open_trained
+from .recipe import SpadeConfig
 
 MEAN_STYLE_NOISE_SEED = 0
 
@@ -71,22 +68,8 @@ class SpadeRenderer:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> "SpadeRenderer":
         """Load a ``spade`` checkpoint (None: the shipped ``models/spade.pt``), tensors only."""
-        path = Path(shipped_checkpoint("spade") if path is None else path)
-        if not path.is_file():
-            raise FileNotFoundError(f"SPADE checkpoint {path} not found")
-        state = load_checkpoint(path, map_location="cpu")
-        if state.get("recipe") != "spade":
-            raise CheckpointError(f"{path.name} was trained with recipe {state.get('recipe')!r}, not 'spade'; "
-                                  "choose a SPADE label -> MR checkpoint")
-        config = config_from_dict(SpadeConfig, dict(state["config"]))
-        generator = build_generator(config)
-        try:
-            generator.load_state_dict(state["model"]["networks"]["G"])
-        except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{path.name}: the generator weights do not fit its configuration "
-                                  f"({str(exc).splitlines()[0]})") from exc
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        return cls(generator.to(device), config, sha, path, device, int(state.get("step", 0)))
+        trained = open_trained(path, "spade", what="a SPADE label -> MR model")
+        return cls(trained.network("G", device), trained.config, trained.sha256, trained.path, device, trained.step)
 
     # --- geometry -------------------------------------------------------------------------------
     def _to_model(self, labels: np.ndarray) -> tuple[np.ndarray, int]:

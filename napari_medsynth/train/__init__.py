@@ -14,7 +14,8 @@ from .events import (
     StartEvent,
     StepEvent,
 )
-from .recipe import Recipe, RecipeConfig, get_recipe, list_recipes, register_recipe
+from .recipe import Recipe, RecipeConfig, describe_recipe, get_recipe, list_recipes, register_recipe
+from .trained import TrainedModel, export_checkpoint, open_trained
 from .trainer import Trainer, TrainSettings
 
 __all__ = [
@@ -31,11 +32,16 @@ __all__ = [
     "StartEvent",
     "StepEvent",
     "TrainSettings",
+    "TrainedModel",
     "Trainer",
+    "describe_recipe",
+    "export_checkpoint",
     "get_recipe",
     "latest_checkpoint",
     "list_checkpoints",
+    "list_recipes",
     "load_checkpoint",
+    "open_trained",
     "read_model_card",
     "register_recipe",
 ]

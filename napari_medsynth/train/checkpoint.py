@@ -110,36 +110,63 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], card: dict
     return path, card_path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`, refusing anything but plain data."""
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint file does not exist (both a :class:`CheckpointError` and a FileNotFoundError)."""
+
+
+#: What to choose instead, said after a file that is not a PyTorch archive.
+_NAPARI_HINT = "choose a .pt file written by napari-medsynth"
+
+
+def read_state(path: str | os.PathLike, map_location: str | torch.device = "cpu", what: str = "checkpoint",
+               hint: str = _NAPARI_HINT) -> tuple[Any, str]:
+    """(the object in a PyTorch file, the file's SHA-256), reading the file once, tensors only.
+
+    Anything but tensors and plain containers (a pickled function or class instance: things that
+    can run code while unpickling) is refused with :class:`CheckpointError`; so are missing,
+    empty, truncated and foreign files, each with a message that says which.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found")
-    if not zipfile.is_zipfile(path):
+        raise CheckpointNotFoundError(f"{what} {path} not found")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if not zipfile.is_zipfile(io.BytesIO(data)):
         # torch.save writes a zip archive; anything else (an empty or truncated download, another
         # kind of file) would only reach torch's legacy unpickler and fail with a confusing message.
         raise CheckpointError(f"{path.name}: not a PyTorch checkpoint (the file is empty, truncated or of "
-                              "another kind); choose a .pt file written by napari-medsynth")
+                              f"another kind); {hint}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f" ({found.group(1)})" if found else ""
+        kind = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
-            f"{path.name}: refused to load: the file contains a pickled Python object{what}, not just "
+            f"{path.name}: refused to load: the file contains a pickled Python object{kind}, not just "
             "tensors and numbers. Unpickling such objects can run arbitrary code, so only plain "
-            "state-dict checkpoints are accepted. Use checkpoints written by napari-medsynth, or "
+            "state dicts (weights only) are accepted. Use checkpoints written by napari-medsynth, or "
             "re-save a trusted file as a state dict."
         ) from exc
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint; the file is truncated "
                               f"or corrupt ({str(exc).splitlines()[0]})") from exc
+    return state, digest
+
+
+def check_format(state: Any, name: str) -> dict[str, Any]:
+    """``state`` if it is a napari-medsynth checkpoint this version can read; else a CheckpointError."""
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name}: a PyTorch file, but not a napari-medsynth training checkpoint")
+        raise CheckpointError(f"{name}: a PyTorch file, but not a napari-medsynth training checkpoint")
     if state.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path.name}: written by a newer napari-medsynth (checkpoint format "
+        raise CheckpointError(f"{name}: written by a newer napari-medsynth (checkpoint format "
                               f"{state['format_version']}, this version reads up to {FORMAT_VERSION}); upgrade")
     return state
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`, refusing anything but plain data."""
+    state, _ = read_state(path, map_location)
+    return check_format(state, Path(path).name)
 
 
 def read_model_card(path: str | os.PathLike) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ..geometry import to_square
 from torch.utils.data import DistributedSampler
 
+from ..geometry import to_square
 from ..io import VolumeReadError, is_nifti_path, percentile_rescale, read_volume
 
 #: Refuse datasets that would need more than this much memory after resizing (float32).

@@ -35,3 +35,28 @@ def save_png(path: str | os.PathLike, images: np.ndarray) -> str:
     with atomic_path(path, suffix=".tmp.png") as tmp:
         Image.fromarray(grid, mode="L").save(tmp, format="PNG")
     return str(path)
+
+
+def preview_noise(seed: int, count: int, dim: int, device, stream: int = 1):
+    """Fixed noise ``(count, dim)`` for previews, from its own generator: drawing it never moves
+    the global random stream that training uses (exact resume stays exact)."""
+    import torch
+
+    from .rng import derive_seed
+
+    gen = torch.Generator().manual_seed(derive_seed(seed, stream))
+    return torch.randn(count, dim, generator=gen).to(device)
+
+
+def generator_previews(generator, *inputs) -> np.ndarray:
+    """``generator(*inputs)`` in eval mode (running batch-norm statistics: previews neither depend
+    on nor change batch statistics) as ``(N, H, W)`` float32; the mode is restored after."""
+    import torch
+
+    was_training = generator.training
+    generator.eval()
+    try:
+        with torch.no_grad():
+            return generator(*inputs).float().cpu().numpy()[:, 0]
+    finally:
+        generator.train(was_training)

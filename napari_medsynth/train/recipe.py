@@ -15,7 +15,7 @@ import abc
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -23,10 +23,29 @@ from torch import nn
 
 from .device import Precision
 
+#: Sane bounds (inclusive) of settings many recipes share. A config class adds its own, or narrows
+#: these, in its ``ranges``; every number a config holds must have bounds (a test checks), so a
+#: crafted checkpoint or a typo cannot ask for networks of absurd size.
+COMMON_RANGES: dict[str, tuple[float, float]] = {
+    "batch_size": (1, 4096), "image_size": (4, 1024), "preview_count": (0, 64), "load_size": (4, 2048),
+    "z_dim": (0, 4096), "width": (1, 1024), "max_width": (1, 2048), "hidden": (1, 16384),
+    "n_classes": (2, 1000), "lr": (0.0, 1.0), "lr_g": (0.0, 1.0), "lr_d": (0.0, 1.0),
+    "beta1": (0.0, 1.0), "beta2": (0.0, 1.0), "weight_decay": (0.0, 1.0), "real_label": (0.0, 1.0),
+}
+
 
 @dataclass
 class RecipeConfig:
-    """Settings every recipe has; recipes subclass this dataclass and add their own fields."""
+    """Settings every recipe has; recipes subclass this dataclass and add their own fields.
+
+    ``ranges`` (merged along the class hierarchy, over :data:`COMMON_RANGES`) bound numeric
+    settings and ``choices`` list the values of string settings that take one of a few; both are
+    checked by :func:`config_from_dict` and shown by the Train panel. :meth:`check` may add rules
+    that involve several fields.
+    """
+
+    ranges: ClassVar[dict[str, tuple[float, float]]] = {}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     batch_size: int = 16
     image_size: int = 32
@@ -36,12 +55,38 @@ class RecipeConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def check(self) -> None:
+        """Refuse combinations of settings that cannot work (raise ValueError); none here."""
+
+    @classmethod
+    def range_of(cls, name: str) -> tuple[float, float] | None:
+        for klass in cls.__mro__:
+            found = vars(klass).get("ranges", {}).get(name)
+            if found is not None:
+                return found
+        return COMMON_RANGES.get(name)
+
+    @classmethod
+    def choices_of(cls, name: str) -> tuple[str, ...] | None:
+        for klass in cls.__mro__:
+            found = vars(klass).get("choices", {}).get(name)
+            if found is not None:
+                return tuple(found)
+        return None
+
+
+def config_fields(cls: type[RecipeConfig]) -> list[tuple[str, type, Any]]:
+    """(name, type, default) of every setting of a config class, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    return [(f.name, hints[f.name], f.default) for f in dataclasses.fields(cls)]
+
 
 def config_from_dict(cls: type[RecipeConfig], values: dict[str, Any]) -> RecipeConfig:
     """Build ``cls`` from plain values (a model card, a checkpoint or ``KEY=VALUE`` strings).
 
     Strings are converted to the field's type, so ``{"width": "8"}`` works; unknown keys are an
     error that lists the valid ones, because a misspelt setting silently ignored ruins a run.
+    Every value is checked against its type, its bounds and its choices before anything is built.
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
@@ -49,18 +94,40 @@ def config_from_dict(cls: type[RecipeConfig], values: dict[str, Any]) -> RecipeC
         raise ValueError(f"unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
                          f"valid: {', '.join(sorted(fields))}")
     hints = typing.get_type_hints(cls)
-    converted = {}
-    for key, value in values.items():
-        kind = hints.get(key)
-        if isinstance(value, str) and kind in (int, float, bool):
-            try:
-                value = _parse_bool(value) if kind is bool else kind(value)
-            except ValueError:
-                raise ValueError(f"setting {key}={value!r} is not a valid {kind.__name__}") from None
-        elif kind is tuple or typing.get_origin(kind) is tuple:
-            value = tuple(value)
-        converted[key] = value
-    return cls(**converted)
+    converted = {key: _convert(key, value, hints.get(key)) for key, value in values.items()}
+    config = cls(**converted)
+    for key, kind, _ in config_fields(cls):
+        _check_value(cls, key, getattr(config, key), kind)
+    config.check()
+    return config
+
+
+def _convert(key: str, value: Any, kind: Any) -> Any:
+    if isinstance(value, str) and kind in (int, float, bool):
+        try:
+            return _parse_bool(value) if kind is bool else kind(value)
+        except ValueError:
+            raise ValueError(f"setting {key}={value!r} is not a valid {kind.__name__}") from None
+    if kind is tuple or typing.get_origin(kind) is tuple:
+        return tuple(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _check_value(cls: type[RecipeConfig], key: str, value: Any, kind: Any) -> None:
+    expected = {int: (int,), float: (float,), bool: (bool,), str: (str,)}.get(kind)
+    if expected is not None and (not isinstance(value, expected) or (kind is int and isinstance(value, bool))):
+        raise ValueError(f"setting {key}={value!r} is not a valid {kind.__name__}")
+    if kind in (int, float):
+        if kind is float and not np.isfinite(value):
+            raise ValueError(f"setting {key}={value!r} must be a finite number")
+        bounds = cls.range_of(key)
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            raise ValueError(f"setting {key}={value!r} is outside the sane range {bounds[0]:g}..{bounds[1]:g}")
+    options = cls.choices_of(key)
+    if options is not None and value not in options:
+        raise ValueError(f"setting {key}={value!r} must be one of {', '.join(options)}")
 
 
 def _parse_bool(text: str) -> bool:
@@ -87,6 +154,10 @@ class Recipe(abc.ABC):
     config_class: ClassVar[type[RecipeConfig]] = RecipeConfig
     network_names: ClassVar[tuple[str, ...]] = ()
     optimizer_names: ClassVar[tuple[str, ...]] = ()
+    #: The networks inference needs (a generator, an encoder): what an export keeps.
+    inference_networks: ClassVar[tuple[str, ...]] = ()
+    #: Keys of :meth:`extra_state` inference needs too (e.g. a PGGAN's growth level).
+    inference_extra: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: RecipeConfig, device: torch.device, precision: Precision, seed: int = 0):
         self.config = config
@@ -123,6 +194,24 @@ class Recipe(abc.ABC):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state` returned."""
+
+    @classmethod
+    def build_network(cls, name: str, config: RecipeConfig) -> nn.Module:
+        """Network ``name`` as ``config`` describes it, untrained, on torch's current default
+        device. :meth:`build` and :func:`~.trained.open_trained` both build through it, so a
+        checkpoint is always rebuilt exactly as it was trained."""
+        raise KeyError(f"recipe {cls.name!r} does not build a network named {name!r}")
+
+    @classmethod
+    def export_state(cls, model: dict[str, Any]) -> dict[str, Any]:
+        """The inference-only part of a checkpoint's model state (see :func:`~.trained.export_checkpoint`)."""
+        nets, extra = model.get("networks", {}), model.get("extra", {})
+        missing = [n for n in cls.inference_networks if n not in nets]
+        if missing or not cls.inference_networks:
+            raise ValueError(f"recipe {cls.name!r} names no inference network to export" if not missing else
+                             f"the checkpoint lacks the {', '.join(missing)} network(s)")
+        return {"networks": {n: nets[n] for n in cls.inference_networks}, "optimizers": {},
+                "extra": {k: extra[k] for k in cls.inference_extra if k in extra}}
 
     # --- provided -----------------------------------------------------------------------------
     def network(self, name: str) -> nn.Module:
@@ -196,7 +285,7 @@ def _builtin(name: str) -> type[Recipe] | None:
 def list_recipes() -> list[str]:
     """Built-in recipes (generators first, in :data:`~napari_medsynth.registry.RECIPES` order),
     then any registered elsewhere, alphabetically. Imports no model package."""
-    from ..registry import RECIPES, KINDS
+    from ..registry import KINDS, RECIPES
 
     builtin = [e.name for k in KINDS for e in RECIPES if e.kind == k]
     return builtin + sorted(set(_REGISTRY) - set(builtin))

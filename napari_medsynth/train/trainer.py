@@ -252,6 +252,9 @@ class Trainer:
                         "not overwritten")
                 if latest is not None:
                     state = load_checkpoint(latest)
+                    if state.get("inference_only"):
+                        raise CheckpointError(f"{latest.name} is an inference-only export (no optimizer or "
+                                              "discriminator state); training cannot continue from it")
                     if state.get("recipe") != self.recipe_class.name:
                         raise CheckpointError(f"{latest.name} was trained with recipe {state.get('recipe')!r}, "
                                               f"not {self.recipe_class.name!r}")
