@@ -87,6 +87,7 @@ def event_loop_stall(data: Path, out: Path, seconds: float, threads: int) -> tup
     viewer = napari.Viewer(show=True)
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train")
+    widget.recipe.value = "dcgan"  # the panel lists generators first; this measures the reference recipe
 
     def run_loop(duration: float) -> None:  # the real Qt event loop, as in napari.run()
         loop = QEventLoop()

@@ -46,7 +46,7 @@ def test_output_is_a_tumor_crop_and_deterministic(crops):
     shape, source, _ = crops
     model = TextureModel.load()
     seen = []
-    out = model.texturize(shape, source, seed=3, steps=20, progress=lambda i, n: seen.append((i, n)))
+    out = model.texturize(shape, source, seed=3, steps=20, progress=lambda i, n, _m: seen.append((i, n)))
     assert out.dtype == np.float32 and out.shape == shape.shape
     assert (out[~shape] == 0).all() and (out[shape] > 0).all() and out.max() <= 1.0
     assert seen[-1] == (20, 20) and len(seen) == 20

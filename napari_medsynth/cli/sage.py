@@ -96,7 +96,7 @@ def _run(args, phi_sources) -> int:
     if args.dataset is None:
         from ..sage.sample_crops import build_sample_crops
 
-        args.dataset = str(build_sample_crops(progress=lambda f, text: print(text, file=sys.stderr, flush=True)))
+        args.dataset = str(build_sample_crops(progress=lambda d, n, text: print(text, file=sys.stderr, flush=True)))
     gen = SageGenerator.open(args.dataset, args.checkpoints)
     rng = np.random.default_rng(args.seed)
     specs = []
@@ -107,7 +107,7 @@ def _run(args, phi_sources) -> int:
         specs.append(spec)
     done = [0]
 
-    def progress(fraction, text):
+    def progress(done, total, text):
         if text.startswith("wrote"):
             done[0] += 1
             print(f"[{done[0]}/{args.n}] {text}", flush=True)

@@ -54,9 +54,9 @@ def _render(args) -> int:
                          "give axial label maps")
     renderer = SpadeRenderer.load(args.checkpoint, device=args.device)
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: float, total: float, _message: str = "") -> None:
         if not args.quiet:
-            print(f"\rrendered {done}/{total} slices", end="", file=sys.stderr, flush=True)
+            print(f"\rrendered {int(done)}/{int(total)} slices", end="", file=sys.stderr, flush=True)
 
     mr = render_volume(data, renderer, args.style_seed, progress=progress)
     if not args.quiet:

@@ -16,29 +16,39 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..registry import KINDS, RECIPES
+    from ..train.settings import PRECISION_CHOICES, TrainSettings
+
+    d = TrainSettings(data_dir="", out_dir="")  # the defaults the Train panel shows too
+    listing = "\n".join(f"  {e.name:<13} {e.description}" for k in KINDS for e in RECIPES if e.kind == k)
     p = sub.add_parser(
         "train", help="train a model recipe on a folder of images",
-        description="Train a model recipe on a folder of 2-D images (.npy (H,W)/(N,H,W) arrays or NIfTI "
-                    "volumes, sliced axially). Checkpoints and model cards go to OUT/checkpoints, preview "
-                    "grids to OUT/previews. Under torchrun the processes train together (DDP).")
-    p.add_argument("recipe", help="recipe name, e.g. dcgan")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a model recipe on a folder of 2-D images (.npy (H,W)/(N,H,W) arrays or NIfTI\n"
+                    "volumes, sliced axially). Checkpoints and model cards go to OUT/checkpoints, preview\n"
+                    "grids to OUT/previews. Under torchrun the processes train together (DDP).\n\n"
+                    f"recipes:\n{listing}")
+    p.add_argument("recipe", help="recipe name, e.g. sage-lmsgan (listed above)")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (searched recursively)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for checkpoints and previews")
-    p.add_argument("--steps", type=int, default=1000, metavar="N", help="train until this step (default 1000)")
+    p.add_argument("--steps", type=int, default=d.steps, metavar="N", help=f"train until this step (default {d.steps})")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT")
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--device", default=d.device, help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", default=d.precision, choices=PRECISION_CHOICES,
                    help="auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
-    p.add_argument("--checkpoint-every", type=int, default=500, metavar="N", help="steps between checkpoints")
-    p.add_argument("--preview-every", type=int, default=100, metavar="N",
-                   help="steps between preview PNGs in OUT/previews (0: none)")
-    p.add_argument("--keep", type=int, default=5, metavar="K", help="checkpoints to keep (0: all; default 5)")
+    p.add_argument("--seed", type=int, default=d.seed, metavar="S", help=f"random seed (default {d.seed})")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="N",
+                   help=f"steps between checkpoints (default {d.checkpoint_every})")
+    p.add_argument("--preview-every", type=int, default=d.preview_every, metavar="N",
+                   help=f"steps between preview PNGs in OUT/previews (0: none; default {d.preview_every})")
+    p.add_argument("--keep", type=int, default=d.keep_checkpoints, metavar="K",
+                   help=f"checkpoints to keep (0: all; default {d.keep_checkpoints})")
     p.add_argument("--batch-size", type=int, metavar="B", help="images per step and process (recipe default)")
     p.add_argument("--threads", type=int, metavar="T", help="CPU threads for torch (default: one per core)")
-    p.add_argument("--pattern", default="*", help="only dataset files matching this glob, e.g. '*_t1ce.nii.gz'")
+    p.add_argument("--pattern", default=d.pattern, help="only dataset files matching this glob, e.g. '*_t1ce.nii.gz'")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a recipe setting, e.g. --set width=64 (repeatable)")
+                   help="change a recipe setting, e.g. --set width=64 (repeatable; the Train panel shows "
+                        "every setting of the chosen recipe)")
     p.set_defaults(func=_train)
 
 

@@ -16,14 +16,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..jobs import Progress
 from ..train.arrays import write_array_dataset
 from ..train.checkpoint import latest_checkpoint
 from ..train.events import DoneEvent, StepEvent
 from ..train.trained import open_trained
 from ..train.trainer import Trainer, TrainSettings
-
-#: progress(done, total, message): called from the thread that runs the evaluation.
-Progress = Callable[[int, int, str], None]
 
 
 class EvaluationError(ValueError):

@@ -300,13 +300,13 @@ def add_volume_pair(dataset_dir: str | os.PathLike, image_path: str | os.PathLik
     ``labels_path=None`` adds a tumor-free (healthy) volume that only contributes PHI. ``patient``
     defaults to the image file name without extension and modality suffix; ``klass`` defaults to
     "tumor" with labels and "healthy" without. The dataset is created if ``dataset_dir`` holds
-    none; otherwise ``settings`` (when given) must equal the dataset's. ``progress(fraction, text)``
-    is called between steps when given.
+    none; otherwise ``settings`` (when given) must equal the dataset's. ``progress(done, total,
+    message)`` (total 1: a fraction) is called between steps when given.
     """
     patient = patient or patient_id_from_path(image_path)
     _check_can_add(dataset_dir, patient, settings, replace)
     if progress is not None:
-        progress(0.05, f"reading {Path(image_path).name}")
+        progress(0.05, 1.0, f"reading {Path(image_path).name}")
     image, labels = load_pair(image_path, labels_path)
     source = {
         "image": str(Path(image_path).resolve()),
@@ -338,7 +338,7 @@ def add_arrays(dataset_dir: str | os.PathLike, image: np.ndarray, labels: np.nda
     napari layers. ``source`` is stored as provenance; without file paths the arrays' sha256 is."""
     def report(f, text):
         if progress is not None:
-            progress(f, text)
+            progress(f, 1.0, text)
 
     image = np.asarray(image)
     ds = _check_can_add(dataset_dir, patient, settings, replace)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import __version__
+from ..jobs import Progress
 from .crops import sha256_file
 from .dataset import CropDataset
 from .merge import (DEFAULT_SIGMA, MergeResult, merge_tumor, normalize_slice, rel_to_pixel, rotation_for_orientation,
@@ -36,7 +37,6 @@ K_STD = 1.0
 #: Slices of a volume whose brain area is below this fraction of the largest are not used.
 MIN_BRAIN_FRACTION = 0.5
 
-Progress = Callable[[float, str], None]
 
 
 class ProvenanceError(ValueError):
@@ -296,12 +296,7 @@ class SageGenerator:
         size = int(getattr(model, "size", None) or btc.shape[0])  # TAN takes any square size
         source = self._model_sized(self.dataset.tc[spec.texture_index], size, binary=False)
         shape = self._model_sized(btc, size)
-        cb = None
-        if progress is not None:
-            def cb(*args):  # TAN reports (step, total)
-                if len(args) >= 2 and args[1]:
-                    progress(float(args[0]) / float(args[1]), f"texture step {args[0]}/{args[1]}")
-        out = model.texturize(shape, source, int(spec.texture_seed), steps=spec.texture_steps, progress=cb)
+        out = model.texturize(shape, source, int(spec.texture_seed), steps=spec.texture_steps, progress=progress)
         return np.asarray(out, np.float32), shape
 
     def phi(self, src: PhiSource):
@@ -321,13 +316,16 @@ class SageGenerator:
         return vol.scaled[k], vol.brain[k], vol.spacing, {"volume_sha256": vol.sha256}
 
     def generate(self, spec: GenerationSpec, progress: Progress | None = None) -> Generated:
-        report = progress or (lambda f, t: None)
+        def report(fraction: float, text: str) -> None:
+            if progress is not None:
+                progress(fraction, 1.0, text)
+
         report(0.0, "shape")
         btc = self.shape(spec.shape)
         if btc.sum() < 4:
             raise ValueError("the shape came out empty; try another seed or shape")
         report(0.1, "texture")
-        tc, btc = self.texture(btc, spec, None if progress is None else lambda f, t: report(0.1 + 0.8 * f, t))
+        tc, btc = self.texture(btc, spec, None if progress is None else lambda d, n, t: report(0.1 + 0.8 * d / n, t))
         report(0.9, "merge")
         phi, brain, spacing, phi_prov = self.phi(spec.phi)
         center = rel_to_pixel(brain, spec.centroid_rel)

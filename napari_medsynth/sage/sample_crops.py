@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from ..jobs import Progress
 from .._sample_data import list_sample_cases, sample_case_dir
 from .crops import add_volume_pair
 from .dataset import CropDataset, CropDatasetError
@@ -33,7 +34,7 @@ def default_sample_crops_dir() -> Path:
 
 
 def build_sample_crops(out_dir: str | os.PathLike | None = None,
-                       progress: Callable[[float, str], None] | None = None) -> Path:
+                       progress: Progress | None = None) -> Path:
     """Return a crop dataset of the sample cases at ``out_dir``, building it if it is not there yet."""
     out = Path(out_dir) if out_dir is not None else default_sample_crops_dir()
     if (out / "manifest.json").is_file():
@@ -52,7 +53,7 @@ def build_sample_crops(out_dir: str | os.PathLike | None = None,
             seg = folder / f"{cid}_seg.nii.gz"
             tumor = bool(case.get("tumor")) and seg.is_file()
             if progress is not None:
-                progress(i / len(cases), f"cropping {cid} ({i + 1}/{len(cases)})")
+                progress(i, len(cases), f"cropping {cid} ({i + 1}/{len(cases)})")
             add_volume_pair(tmp, folder / f"{cid}_t1ce.nii.gz", seg if tumor else None, patient=cid,
                             klass="tumor" if tumor else "healthy")
         if out.exists():
@@ -62,11 +63,11 @@ def build_sample_crops(out_dir: str | os.PathLike | None = None,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if progress is not None:
-        progress(1.0, "sample crop dataset ready")
+        progress(len(cases), len(cases), "sample crop dataset ready")
     return out
 
 
 if __name__ == "__main__":  # pragma: no cover
     where = build_sample_crops(sys.argv[1] if len(sys.argv) > 1 else None,
-                               progress=lambda f, t: print(f"{f:4.0%} {t}", flush=True))
+                               progress=lambda d, n, t: print(f"{d / n:4.0%} {t}", flush=True))
     print(where)

@@ -61,7 +61,7 @@ def write_sample(generated: Generated, out_dir: str | os.PathLike, stem: str,
 def generate_batch(generator: SageGenerator, specs: list[GenerationSpec], out_dir: str | os.PathLike,
                    prefix: str = "sage", formats: tuple[str, ...] = (), progress: Progress | None = None,
                    should_stop: Callable[[], bool] | None = None) -> list[Path]:
-    """Generate and write each spec; ``progress(fraction, text)`` after each; ``should_stop()``
+    """Generate and write each spec; ``progress(done, total, message)`` as it goes; ``should_stop()``
     ends the batch between samples (the samples written so far stay complete)."""
     written = []
     width = max(5, len(str(len(specs))))
@@ -70,11 +70,11 @@ def generate_batch(generator: SageGenerator, specs: list[GenerationSpec], out_di
             break
         sub = None
         if progress is not None:
-            sub = lambda f, t, i=i: progress((i + f) / len(specs), f"image {i + 1}/{len(specs)}: {t}")  # noqa: E731
+            sub = lambda d, n, t, i=i: progress(i + d / n, len(specs), f"image {i + 1}/{len(specs)}: {t}")  # noqa: E731
         generated = generator.generate(spec, sub)
         written.append(write_sample(generated, out_dir, f"{prefix}_{i:0{width}d}", formats))
         if progress is not None:
-            progress((i + 1) / len(specs), f"wrote {written[-1].name}")
+            progress(i + 1, len(specs), f"wrote {written[-1].name}")
     return written
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..jobs import Progress
 from .texture_features import RandomMultiScaleFeatures, VGG19Features, gram_distance, masked_grams, state_sha256
 
 DEFAULT_STEPS = 100
@@ -109,11 +110,11 @@ class TextureModel:
         return cls(ext, ext.sha256, f"VGG19 weights {path.name}")
 
     def texturize(self, btc: np.ndarray, source_tc: np.ndarray, seed: int, steps: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                  progress: Progress | None = None) -> np.ndarray:
         """Syn-TC (S, S) float32 in [0, 1], 0 outside ``btc``, with the texture of ``source_tc``.
 
         ``source_tc``'s texture is read from its non-zero pixels (a tumor crop is 0 outside the
-        tumor). ``progress(done, total)`` is called after each iteration. Deterministic on the CPU
+        tumor). ``progress(done, total, message)`` is called after each iteration. Deterministic on the CPU
         for a given ``seed``.
         """
         shape = _as_image(btc, "btc") > 0.5
@@ -151,7 +152,7 @@ class TextureModel:
             loss.backward()
             opt.step()
             if progress is not None:
-                progress(i + 1, steps)
+                progress(i + 1, steps, f"texture step {i + 1}/{steps}")
         out = (torch.sigmoid(u) * mask_t).detach().numpy()[0, 0].astype(np.float32)
         out[~shape] = 0.0
         return out

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..jobs import Progress
 from ..geometry import canvas_side, from_canvas, to_canvas
 from ..labels import N_CLASSES, one_hot
 from ..train.trained import open_trained
@@ -109,7 +110,7 @@ class SpadeRenderer:
         return np.stack([self.render(labels, s) for s in seeds])
 
     def render_many(self, maps: Sequence[np.ndarray], style_seed: int | None = None, batch_size: int = 16,
-                    progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+                    progress: Progress | None = None) -> list[np.ndarray]:
         """Render several label maps (each any shape) with one style, in batches."""
         checked = [_check_labels(m) for m in maps]
         out: list[np.ndarray] = []
@@ -119,12 +120,12 @@ class SpadeRenderer:
             renders = self._render_batch([p[0] for p in prepared], style_seed)
             out.extend(self._from_model(r, side, m.shape) for r, (_, side), m in zip(renders, prepared, chunk))
             if progress is not None:
-                progress(len(out), len(checked))
+                progress(len(out), len(checked), f"rendered {len(out)}/{len(checked)} slices")
         return out
 
 
 def render_volume(labels_volume: np.ndarray, renderer: SpadeRenderer, style_seed: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                  progress: Progress | None = None) -> np.ndarray:
     """Render every axial slice of a (Z, H, W) 7-class label volume: (Z, H, W) float32 in [0, 1].
 
     Slices without brain (all background) stay 0. One style for the whole volume. ``progress``

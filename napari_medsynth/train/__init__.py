@@ -1,47 +1,27 @@
 """Training engine: one loop (:class:`Trainer`) for every model, each model a :class:`Recipe`.
 
-Qt-free and napari-free, so the CLI, notebooks and the napari widget drive the same code.
+Qt-free and napari-free, so the CLI, notebooks and the napari widget drive the same code. Names
+are imported from their modules on first use: ``import napari_medsynth.train.settings`` (the run
+settings the CLI's parser and the Train panel show) costs no torch import.
 """
 
-from .checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint, read_model_card
-from .data import DatasetError, SliceDataset
-from .events import (
-    CheckpointEvent,
-    DoneEvent,
-    EventQueue,
-    PauseEvent,
-    PreviewEvent,
-    StartEvent,
-    StepEvent,
-)
-from .recipe import Recipe, RecipeConfig, describe_recipe, get_recipe, list_recipes, register_recipe
-from .trained import TrainedModel, export_checkpoint, open_trained
-from .trainer import Trainer, TrainSettings
+from __future__ import annotations
 
-__all__ = [
-    "CheckpointError",
-    "CheckpointEvent",
-    "DatasetError",
-    "DoneEvent",
-    "EventQueue",
-    "PauseEvent",
-    "PreviewEvent",
-    "Recipe",
-    "RecipeConfig",
-    "SliceDataset",
-    "StartEvent",
-    "StepEvent",
-    "TrainSettings",
-    "TrainedModel",
-    "Trainer",
-    "describe_recipe",
-    "export_checkpoint",
-    "get_recipe",
-    "latest_checkpoint",
-    "list_checkpoints",
-    "list_recipes",
-    "load_checkpoint",
-    "open_trained",
-    "read_model_card",
-    "register_recipe",
-]
+from .._lazy import lazy_getattr
+
+_EXPORTS = {
+    "CheckpointError": "checkpoint", "latest_checkpoint": "checkpoint", "list_checkpoints": "checkpoint",
+    "load_checkpoint": "checkpoint", "read_model_card": "checkpoint",
+    "DatasetError": "data", "SliceDataset": "data",
+    "CheckpointEvent": "events", "DoneEvent": "events", "PauseEvent": "events", "PreviewEvent": "events",
+    "StartEvent": "events", "StepEvent": "events",
+    "Recipe": "recipe", "RecipeConfig": "recipe", "describe_recipe": "recipe", "get_recipe": "recipe",
+    "list_recipes": "recipe", "register_recipe": "recipe",
+    "TrainSettings": "settings",
+    "TrainedModel": "trained", "export_checkpoint": "trained", "open_trained": "trained",
+    "Trainer": "trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -14,8 +14,7 @@ import contextlib
 
 import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+from .settings import DEVICE_CHOICES, PRECISION_CHOICES
 
 
 def _mps_available() -> bool:

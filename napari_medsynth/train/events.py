@@ -1,13 +1,13 @@
 """What a training run reports, as small immutable records.
 
 The trainer calls every listener with these events from the thread it runs in. Listeners must be
-quick and must not touch a GUI: a GUI hands them an :class:`EventQueue` and drains it from its own
-thread, which keeps Qt out of the engine and lets the GUI coalesce bursts of events.
+quick and must not touch a GUI: a GUI runs the trainer in a :class:`~napari_medsynth.jobs.Job`
+(:class:`~.session.BackgroundRun`) and drains the events from its own thread, which keeps Qt
+out of the engine and lets the GUI coalesce bursts of events.
 """
 
 from __future__ import annotations
 
-import queue
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
@@ -77,22 +77,3 @@ class DoneEvent:
 
 Event = Union[StartEvent, StepEvent, PreviewEvent, CheckpointEvent, PauseEvent, DoneEvent]
 Listener = Callable[[Event], None]
-
-
-class EventQueue:
-    """A listener that stores events for another thread to collect with :meth:`drain`."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-
-    def __call__(self, event: Event) -> None:
-        self._queue.put(event)
-
-    def drain(self) -> list[Event]:
-        """All events received since the last call, oldest first; never blocks."""
-        events = []
-        while True:
-            try:
-                events.append(self._queue.get_nowait())
-            except queue.Empty:
-                return events

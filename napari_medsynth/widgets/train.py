@@ -1,14 +1,16 @@
 """Train panel: pick a recipe and a dataset folder, start/pause/stop, watch losses and previews.
 
-A thin view over :mod:`napari_medsynth.train`: the run lives in a background thread
-(:class:`~napari_medsynth.train.session.BackgroundRun`); a QTimer drains its events every
-``POLL_MS`` and updates the progress bar, the loss plot and the preview layer. Closing the panel
-or the viewer stops the run after its current step and saves a checkpoint.
+A thin view over :mod:`napari_medsynth.train`: what the panel offers is what
+``napari-medsynth train`` offers. Run settings default to :class:`~napari_medsynth.train.settings.TrainSettings`
+(as the CLI's flags do); the recipe's settings are generated from its config dataclass (every
+field, as ``--set KEY=VALUE`` would set it). The run is a background job
+(:class:`~napari_medsynth.train.session.BackgroundRun`) that a :class:`~._jobs.JobRunner` drains
+every ``POLL_MS``; closing the panel or the viewer stops it after its current step and saves a
+checkpoint.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from typing import TYPE_CHECKING
@@ -16,14 +18,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
-from qtpy.QtCore import QSize, QTimer
-from qtpy.QtWidgets import QApplication, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtCore import QSize
+from qtpy.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QVBoxLayout,
+                            QWidget)
 
 from ..train import CheckpointEvent, DoneEvent, PauseEvent, PreviewEvent, StartEvent, StepEvent
-from ..train import Trainer, TrainSettings, get_recipe, list_recipes
-from ..train.device import DEVICE_CHOICES
+from ..train import Trainer, describe_recipe, get_recipe, list_recipes
 from ..train.previews import tile
 from ..train.session import BackgroundRun, LossHistory
+from ..train.settings import DEVICE_CHOICES, PRECISION_CHOICES, TrainSettings
+from ._jobs import JobRunner
+from ._recipe_form import RecipeForm
 
 if TYPE_CHECKING:
     import napari
@@ -34,6 +39,8 @@ PREVIEW_LAYER = "Training preview"
 POLL_MS = 200
 #: The loss plot is the most expensive redraw; once a second is enough to follow a run.
 PLOT_EVERY_S = 1.0
+#: Curves up to this many points are redrawn at every poll.
+SHORT_CURVE = 200
 #: Seconds closing the viewer waits for the run to finish its step and write the checkpoint.
 CLOSE_WAIT_S = 120
 
@@ -45,44 +52,46 @@ class _LossPlot(pg.PlotWidget):
         return QSize(320, 200)
 
 
-class _RunHolder:
-    """The current run, reachable from shutdown hooks that must not keep the widget alive."""
-
-    def __init__(self) -> None:
-        self.run: BackgroundRun | None = None
-
-    def shutdown(self, *_args) -> None:
-        if self.run is not None and self.run.running:
-            self.run.stop(wait=CLOSE_WAIT_S)
-
-
 class TrainWidget(QWidget):
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):
         super().__init__()
         self.viewer = napari_viewer
+        d = TrainSettings(data_dir="", out_dir="")
         self.recipe = ComboBox(label="Recipe", choices=list_recipes())
+        self.recipe_info = QLabel()
+        self.recipe_info.setWordWrap(True)
         self.data_dir = FileEdit(label="Dataset folder", mode="d", nullable=True,
-                                 tooltip=".npy images (H,W)/(N,H,W) or NIfTI volumes, searched recursively")
-        self.pattern = LineEdit(label="File pattern", value="*", tooltip="e.g. *_t1ce.nii.gz")
+                                 tooltip=".npy images (H,W)/(N,H,W), NIfTI volumes or a crop dataset, searched "
+                                         "recursively")
+        self.pattern = LineEdit(label="File pattern", value=d.pattern, tooltip="e.g. *_t1ce.nii.gz")
         self.out_dir = FileEdit(label="Output folder", mode="d", nullable=True,
                                 tooltip="checkpoints and model cards go to OUTPUT/checkpoints")
-        self.steps = SpinBox(label="Steps", min=1, max=100_000_000, value=2000)
-        self.batch_size = SpinBox(label="Batch size", min=1, max=4096)
-        self.checkpoint_every = SpinBox(label="Checkpoint every", min=1, max=100_000_000, value=500)
-        self.preview_every = SpinBox(label="Preview every", min=0, max=100_000_000, value=50,
+        self.steps = SpinBox(label="Steps", min=1, max=100_000_000, value=d.steps)
+        self.checkpoint_every = SpinBox(label="Checkpoint every", min=1, max=100_000_000, value=d.checkpoint_every)
+        self.keep = SpinBox(label="Keep checkpoints", min=0, max=10_000, value=d.keep_checkpoints,
+                            tooltip="older checkpoints are deleted (0: keep all)")
+        self.preview_every = SpinBox(label="Preview every", min=0, max=100_000_000, value=d.preview_every,
                                      tooltip="steps between preview images (0: none)")
-        self.device = ComboBox(label="Device", choices=list(DEVICE_CHOICES), value="auto")
+        self.device = ComboBox(label="Device", choices=list(DEVICE_CHOICES), value=d.device)
+        self.precision = ComboBox(label="Precision", choices=list(PRECISION_CHOICES), value=d.precision,
+                                  tooltip="auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere")
         self.threads = SpinBox(label="CPU threads", min=1, max=os.cpu_count() or 1,
                                value=max(1, (os.cpu_count() or 1) - 1),
                                tooltip="torch operator threads; one core is left free to keep napari responsive")
-        self.seed = SpinBox(label="Seed", min=0, max=2**31 - 1, value=0)
-        self.resume = CheckBox(text="Resume from last checkpoint", value=False,
+        self.seed = SpinBox(label="Seed", min=0, max=2**31 - 1, value=d.seed)
+        self.resume = CheckBox(text="Resume from last checkpoint", value=d.resume,
                                tooltip="continue the run whose checkpoints are in the output folder")
         self.form = Container(widgets=[self.recipe, self.data_dir, self.pattern, self.out_dir, self.steps,
-                                       self.batch_size, self.checkpoint_every, self.preview_every, self.device,
-                                       self.threads, self.seed, self.resume])
-        self.recipe.changed.connect(self._recipe_defaults)
-        self._recipe_defaults()
+                                       self.checkpoint_every, self.keep, self.preview_every, self.device,
+                                       self.precision, self.threads, self.seed, self.resume])
+        self.recipe_box = QGroupBox("Recipe settings")
+        self.recipe_box.setLayout(QVBoxLayout())
+        self.recipe_scroll = QScrollArea()
+        self.recipe_scroll.setWidgetResizable(True)
+        self.recipe_scroll.setWidget(self.recipe_box)
+        self.recipe_scroll.setMaximumHeight(220)
+        self.settings_form: RecipeForm | None = None
+        self.recipe.changed.connect(self._recipe_changed)
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
@@ -110,6 +119,8 @@ class TrainWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
+        layout.addWidget(self.recipe_info)
+        layout.addWidget(self.recipe_scroll)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -118,38 +129,51 @@ class TrainWidget(QWidget):
 
         self.history = LossHistory()
         self._plotted_at = 0.0
-        self._holder = _RunHolder()
-        self._timer = QTimer(self)
-        self._timer.setInterval(POLL_MS)
-        self._timer.timeout.connect(self._poll)
-        # Stop the run when the panel or the application goes away. The hooks reach the run
-        # through the holder only, so they do not keep this widget (and the viewer) alive.
-        shutdown = functools.partial(_RunHolder.shutdown, self._holder)
-        self.destroyed.connect(shutdown)
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(shutdown)
-            self.destroyed.connect(functools.partial(_disconnect, app.aboutToQuit, shutdown))
+        self.runner = JobRunner(self, POLL_MS, close_wait=CLOSE_WAIT_S)
+        self.runner.progress.connect(self._progress)
+        self.runner.events.connect(self._events)
+        self.runner.finished.connect(lambda: self._set_running(False))
+        self._recipe_changed()
         self._set_running(False)
+
+    # --- the recipe's settings -----------------------------------------------------------------
+    @property
+    def batch_size(self):
+        """The recipe's batch-size field (every recipe has one)."""
+        return self.settings_form.widgets["batch_size"]
+
+    def _recipe_changed(self, *_args) -> None:
+        name = self.recipe.value
+        self.recipe_info.setText(describe_recipe(name))
+        self.settings_form = RecipeForm(get_recipe(name).config_class)
+        layout = self.recipe_box.layout()
+        while layout.count():
+            item = layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().setParent(None)
+        layout.addWidget(self.settings_form.container.native)
 
     # --- actions ------------------------------------------------------------------------------
     @property
     def run(self) -> BackgroundRun | None:
-        return self._holder.run
+        return self.runner.job
+
+    def run_settings(self) -> TrainSettings:
+        return TrainSettings(
+            data_dir=str(self.data_dir.value), out_dir=str(self.out_dir.value), steps=self.steps.value,
+            checkpoint_every=self.checkpoint_every.value, preview_every=self.preview_every.value,
+            device=self.device.value, precision=self.precision.value, seed=self.seed.value,
+            resume=self.resume.value, keep_checkpoints=self.keep.value, threads=self.threads.value,
+            pattern=self.pattern.value or "*")
 
     def start(self) -> None:
-        if self.run is not None and self.run.running:
+        if self.runner.running:
             return
         if self.data_dir.value is None or self.out_dir.value is None:
             self._message("Choose a dataset folder and an output folder first.", error=True)
             return
-        settings = TrainSettings(
-            data_dir=str(self.data_dir.value), out_dir=str(self.out_dir.value), steps=self.steps.value,
-            checkpoint_every=self.checkpoint_every.value, preview_every=self.preview_every.value,
-            device=self.device.value, seed=self.seed.value, resume=self.resume.value, threads=self.threads.value,
-            pattern=self.pattern.value or "*")
         try:
-            trainer = Trainer(self.recipe.value, settings, {"batch_size": self.batch_size.value})
+            trainer = Trainer(self.recipe.value, self.run_settings(), self.settings_form.overrides())
         except ValueError as exc:
             self._message(str(exc), error=True)
             return
@@ -157,10 +181,9 @@ class TrainWidget(QWidget):
         for curve in self._curves.values():
             curve.setData([], [])
         self._prepare_preview_layer()
-        self._holder.run = BackgroundRun(trainer).start()
+        self.runner.start(BackgroundRun(trainer))
         self._message("Loading the dataset…")
         self._set_running(True)
-        self._timer.start()
 
     def toggle_pause(self) -> None:
         if self.run is None or not self.run.running:
@@ -178,11 +201,12 @@ class TrainWidget(QWidget):
             self.stop_button.setEnabled(False)
 
     # --- view updates ---------------------------------------------------------------------------
-    def _poll(self) -> None:
-        run = self.run
-        if run is None:
-            return
-        events = run.drain()
+    def _progress(self, done: float, total: float, _message: str) -> None:
+        if self.progress.maximum() != int(total):
+            self.progress.setRange(0, int(total))
+        self.progress.setValue(int(done))
+
+    def _events(self, events: list) -> None:
         for e in events:  # in order: the status line ends up describing the newest event
             if isinstance(e, StepEvent):
                 self.history.add(e)
@@ -190,7 +214,7 @@ class TrainWidget(QWidget):
                 self._message(f"Step {e.step}/{e.total_steps} · {e.steps_per_s:.1f} steps/s · {losses}")
             elif isinstance(e, StartEvent):
                 self.progress.setRange(0, e.total_steps)
-                self.progress.setValue(e.step)
+                self.progress.setValue(max(e.step, self.progress.value()))
                 verb = "Resumed" if e.resumed else "Training"
                 self._message(f"{verb} on {e.device} ({e.precision}), {e.n_images} images.")
                 self.data_label.setText(f"Data: {e.data}" if e.data else "")
@@ -200,20 +224,17 @@ class TrainWidget(QWidget):
                 self._message(f"Saved checkpoint at step {e.step}: {e.path}")
             elif isinstance(e, DoneEvent):
                 self._finish(e)
-        steps = [e for e in events if isinstance(e, StepEvent)]
-        if steps:  # redraw once per poll, however many steps arrived
-            self.progress.setValue(steps[-1].step)
         now = time.monotonic()
         finished = any(isinstance(e, DoneEvent) for e in events)
-        if (steps and now - self._plotted_at >= PLOT_EVERY_S) or finished:
+        stepped = any(isinstance(e, StepEvent) for e in events)
+        # A short curve is cheap to draw at every poll; a long one once a second.
+        due = now - self._plotted_at >= PLOT_EVERY_S or len(self.history.steps) <= SHORT_CURVE
+        if (stepped and due) or finished:
             self._update_plot()
             self._plotted_at = now
         previews = [e for e in events if isinstance(e, PreviewEvent)]
         if previews:  # only the newest matters
             self._show_preview(previews[-1])
-        if not events and not run.running:  # the thread has ended and everything is shown
-            self._timer.stop()
-            self._set_running(False)
 
     def _update_plot(self) -> None:
         for i, (name, values) in enumerate(self.history.values.items()):
@@ -226,11 +247,13 @@ class TrainWidget(QWidget):
         GL setup, better spent when Start is clicked than as a freeze in the middle of training."""
         if self.preview_every.value == 0 or PREVIEW_LAYER in self.viewer.layers:
             return
-        config = get_recipe(self.recipe.value).config_class()
-        blank = tile(np.full((config.preview_count, config.image_size, config.image_size), -1.0, np.float32))
+        config = self.settings_form.config()
+        blank = tile(np.full((max(config.preview_count, 1), config.image_size, config.image_size), -1.0, np.float32))
         self.viewer.add_image(blank, name=PREVIEW_LAYER, colormap="gray", contrast_limits=(-1.0, 1.0))
 
     def _show_preview(self, event: PreviewEvent) -> None:
+        if len(event.images) == 0:
+            return
         grid = tile(event.images)
         if PREVIEW_LAYER in self.viewer.layers:
             layer = self.viewer.layers[PREVIEW_LAYER]
@@ -249,6 +272,7 @@ class TrainWidget(QWidget):
 
     def _set_running(self, running: bool) -> None:
         self.form.enabled = not running
+        self.recipe_box.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
@@ -260,13 +284,3 @@ class TrainWidget(QWidget):
             self.status.setStyleSheet(style)
         if self.status.text() != text:
             self.status.setText(text)
-
-    def _recipe_defaults(self, *_args) -> None:
-        self.batch_size.value = get_recipe(self.recipe.value).config_class().batch_size
-
-
-def _disconnect(signal, slot, *_args) -> None:
-    try:
-        signal.disconnect(slot)
-    except (TypeError, RuntimeError):
-        pass

@@ -1,0 +1,121 @@
+"""The widget side of :class:`~napari_medsynth.jobs.Job`: one runner, one set of signals.
+
+A :class:`JobRunner` starts a job, drains it on a timer in the GUI thread and turns what it
+reports into Qt signals, so a panel only connects slots:
+
+* ``progress(done, total, message)``: the newest progress of each drain (bursts coalesce);
+* ``events(list)``: everything else the job emitted since the last drain, in order;
+* ``succeeded(result)`` or ``failed(message)``, then ``finished()`` once the thread has ended
+  and everything it reported has been delivered.
+
+Slots run in the GUI thread; one that raises reaches napari's error notification, not the
+runner, so panels catch what they can explain. When the panel is destroyed or the application quits, the running job is asked to stop and given ``close_wait``
+seconds to finish (a training job then writes its checkpoint).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from qtpy.QtCore import QObject, QTimer, Signal
+from qtpy.QtWidgets import QApplication
+
+from ..jobs import ErrorEvent, Job, ProgressEvent, ResultEvent
+
+POLL_MS = 100
+
+
+class _Holder:
+    """The runner's job, reachable from shutdown hooks that must not keep the panel alive."""
+
+    def __init__(self, wait: float) -> None:
+        self.job: Job | None = None
+        self.wait = wait
+
+    def shutdown(self, *_args) -> None:
+        if self.job is not None and self.job.running:
+            self.job.stop(wait=self.wait)
+
+
+class JobRunner(QObject):
+    progress = Signal(float, float, str)
+    events = Signal(list)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(self, parent: QObject, interval_ms: int = POLL_MS, close_wait: float = 5.0):
+        super().__init__(parent)
+        self._holder = _Holder(close_wait)
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.poll)
+        shutdown = functools.partial(_Holder.shutdown, self._holder)
+        self.destroyed.connect(shutdown)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(shutdown)
+            self.destroyed.connect(functools.partial(_disconnect, app.aboutToQuit, shutdown))
+
+    @property
+    def job(self) -> Job | None:
+        return self._holder.job
+
+    @property
+    def running(self) -> bool:
+        """True while a job runs or has reports not yet delivered."""
+        return self._timer.isActive()
+
+    def start(self, job: Job) -> Job:
+        """Start ``job`` (unless started already) and deliver its reports; one job at a time."""
+        if self.running:
+            raise RuntimeError("a job is already running in this panel")
+        self._holder.job = job
+        if job._thread.ident is None:
+            job.start()
+        self._timer.start()
+        return job
+
+    def stop(self, wait: float | None = None) -> None:
+        if self.job is not None:
+            self.job.stop(wait=wait)
+
+    def poll(self) -> None:
+        job = self.job
+        if job is None:
+            self._timer.stop()
+            return
+        ended = not job.running  # before draining: whatever it reported is in the queue now
+        items = job.drain()
+        latest = None
+        others, outcome = [], []
+        for item in items:
+            if isinstance(item, ProgressEvent):
+                latest = item
+            elif isinstance(item, (ResultEvent, ErrorEvent)):
+                outcome.append(item)
+            else:
+                others.append(item)
+        self._deliver(self.progress, latest, lambda e: (e.done, e.total, e.message))
+        if others:
+            self._deliver(self.events, others, lambda e: (e,))
+        for item in outcome:
+            if isinstance(item, ResultEvent):
+                self._deliver(self.succeeded, item, lambda e: (e.value,))
+            else:
+                self.failed.emit(item.message)
+        if ended:
+            self._timer.stop()
+            self.finished.emit()
+
+    @staticmethod
+    def _deliver(signal, item, args) -> None:
+        if item is not None:
+            signal.emit(*args(item))
+
+
+def _disconnect(signal, slot, *_args) -> None:
+    try:
+        signal.disconnect(slot)
+    except (TypeError, RuntimeError):
+        pass
