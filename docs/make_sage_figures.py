@@ -24,7 +24,8 @@ def merged_figure(dataset: str, checkpoints: str | None, n: int = 4, seed: int =
     import matplotlib.pyplot as plt
 
     from napari_medsynth._sample_data import sample_case_dir
-    from napari_medsynth.sage.pipeline import PhiSource, SageGenerator, random_spec
+    from napari_medsynth.sage.batches import random_spec
+    from napari_medsynth.sage.pipeline import PhiSource, SageGenerator
 
     gen = SageGenerator.open(dataset, checkpoints)
     rng = np.random.default_rng(seed)

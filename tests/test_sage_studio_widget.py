@@ -34,7 +34,7 @@ def studio(make_napari_viewer, files, qtbot):
     w.texture_steps.setValue(STEPS)
     yield viewer, w
     if w.job is not None:
-        w.job.stop_requested.set()
+        w.job.stop()
         qtbot.waitUntil(lambda: not w.job.running, timeout=120_000)
 
 
@@ -179,3 +179,32 @@ def test_generate_n_writes_a_regenerable_batch_and_can_be_cancelled(studio, qtbo
     qtbot.waitUntil(lambda: w.generate_n_button.isEnabled(), timeout=120_000)
     assert len(list((tmp_path / "long").glob("*.json"))) < 200
     assert w.status.text().startswith("Wrote ")
+
+
+def test_generate_n_makes_the_same_batch_as_the_cli(studio, files, qtbot, tmp_path):
+    """The same choices in the panel and on the command line give the same specs, image for image."""
+    import subprocess
+    import sys
+
+    from train_helpers import cli_env
+
+    viewer, w = studio
+    data, ckpt = files
+    w.shape_seed.setValue(5)
+    w.k.setValue(0.5)
+    w.batch_class.setCurrentText("mutated")
+    w.n.setValue(2)
+    w.out_dir.value = tmp_path / "gui"
+    qtbot.mouseClick(w.generate_n_button, LEFT)
+    qtbot.waitUntil(lambda: "Wrote 2 images" in w.status.text(), timeout=180_000)
+    res = subprocess.run([sys.executable, "-m", "napari_medsynth.cli", "sage", "generate", "--dataset", str(data),
+                          "--checkpoints", str(ckpt.parent), "--n", "2", "--seed", "5", "--k", "0.5",
+                          "--class", "mutated", "--texture-steps", str(STEPS), "--out", str(tmp_path / "cli")],
+                         env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    gui = [json.loads(p.read_text()) for p in sorted((tmp_path / "gui").glob("*.json"))]
+    cli = [json.loads(p.read_text()) for p in sorted((tmp_path / "cli").glob("*.json"))]
+    assert len(gui) == len(cli) == 2
+    assert [g["spec"] for g in gui] == [c["spec"] for c in cli]
+    assert {g["class"] for g in gui} == {"mutated"}  # the class choice reached the batch
+    assert [g["result"]["image_sha256"] for g in gui] == [c["result"]["image_sha256"] for c in cli]

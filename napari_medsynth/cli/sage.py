@@ -86,28 +86,23 @@ def _check(args) -> None:
         raise ValueError("--texture-steps must be >= 0")
 
 
-def _run(args, phi_sources) -> int:
-    import numpy as np
-
-    from ..sage.pipeline import SageGenerator, random_spec
+def _run(args, phi_volume: str | None = None, phi_slices: tuple[int, ...] = ()) -> int:
+    from ..sage.batches import BatchRequest, batch_specs
+    from ..sage.pipeline import SageGenerator
     from ..sage.samples import generate_batch
 
     _check(args)
+    request = BatchRequest(n=args.n, seed=args.seed, k=args.k, shape_mode=args.shape, klass=args.klass,
+                           texture_steps=args.texture_steps, phi_volume=phi_volume, phi_slices=phi_slices)
     if args.dataset is None:
         from ..sage.sample_crops import build_sample_crops
 
         args.dataset = str(build_sample_crops(progress=lambda d, n, text: print(text, file=sys.stderr, flush=True)))
     gen = SageGenerator.open(args.dataset, args.checkpoints)
-    rng = np.random.default_rng(args.seed)
-    specs = []
-    for i in range(args.n):
-        spec = random_spec(gen.dataset, rng, k=args.k, shape_mode=args.shape, klass=args.klass,
-                           phi=phi_sources(rng) if phi_sources else None)
-        spec.texture_steps = args.texture_steps
-        specs.append(spec)
+    specs = batch_specs(gen.dataset, request)
     done = [0]
 
-    def progress(done, total, text):
+    def progress(done_, total, text):
         if text.startswith("wrote"):
             done[0] += 1
             print(f"[{done[0]}/{args.n}] {text}", flush=True)
@@ -118,11 +113,11 @@ def _run(args, phi_sources) -> int:
 
 
 def _generate(args) -> int:
-    return _run(args, None)
+    return _run(args)
 
 
 def _merge(args) -> int:
-    from ..sage.pipeline import PhiSource, VolumeSlices
+    from ..sage.pipeline import VolumeSlices
 
     vol = VolumeSlices.read(args.phi)
     if args.slice is not None:
@@ -133,11 +128,7 @@ def _merge(args) -> int:
         slices = [args.slice]
     else:
         slices = vol.usable_slices().tolist()
-
-    def phi_sources(rng):
-        return PhiSource(volume=vol.path, slice=int(rng.choice(slices)))
-
-    return _run(args, phi_sources)
+    return _run(args, vol.path, tuple(slices))
 
 
 def _ranges(values) -> str:

@@ -2,7 +2,8 @@
 
 A :class:`GenerationSpec` names every choice explicitly (no hidden randomness): where the shape
 comes from, which real tumor crop lends its texture, the TAN seed, the tumor-free slice, and the
-tumor's location, size and orientation. :func:`random_spec` draws those choices from one seed.
+tumor's location, size and orientation. :func:`~.batches.random_spec` draws those choices from one seed,
+:func:`~.batches.batch_specs` a batch of them (the CLI and the SAGE studio make batches there).
 :class:`SageGenerator` turns a spec into an image + label; its sidecar (:meth:`Generated.sidecar`)
 records the spec with the checkpoints' and the inputs' SHA-256, so :func:`.samples.regenerate` can check
 that it is rebuilding from the same inputs and then rebuild the same image, bit for bit on CPU
@@ -32,8 +33,6 @@ from .merge import (DEFAULT_SIGMA, MergeResult, merge_tumor, normalize_slice, re
 SIDECAR_FORMAT = "napari-medsynth-sage-sample"
 SIDECAR_VERSION = 1
 SHAPE_MODES = ("noise", "real", "interpolate")
-#: Default allowed range of the random attributes: mean +- K_STD * std of the real crops.
-K_STD = 1.0
 #: Slices of a volume whose brain area is below this fraction of the largest are not used.
 MIN_BRAIN_FRACTION = 0.5
 
@@ -108,40 +107,6 @@ class GenerationSpec:
                           "centroid_rel": tuple(d["centroid_rel"])})
         except (KeyError, TypeError) as exc:
             raise ProvenanceError(f"the generation record is incomplete or malformed ({exc})") from exc
-
-
-def random_spec(dataset: CropDataset, rng: np.random.Generator, k: float = K_STD, shape_mode: str = "noise",
-                klass: str | None = None, phi: PhiSource | None = None) -> GenerationSpec:
-    """A spec with every random choice drawn from ``rng``: shape seed or real crops, texture
-    source, TAN seed, tumor-free slice, location/size/orientation within mean +- k * std."""
-    n_crops = len(dataset)
-    if n_crops == 0:
-        raise ValueError(f"{dataset.root} holds no tumor crops to take textures from")
-    pool = np.arange(n_crops) if klass is None else \
-        np.array([i for i, r in enumerate(dataset.crops) if r.klass == klass], int)
-    if len(pool) == 0:
-        classes = sorted({r.klass for r in dataset.crops})
-        raise ValueError(f"no tumor crops of class {klass!r} (the dataset has: {', '.join(classes)})")
-    seed = lambda: int(rng.integers(0, 2**31 - 1))  # noqa: E731
-    if shape_mode == "noise":
-        shape = ShapeSource("noise", seed=seed())
-    elif shape_mode == "real":
-        shape = ShapeSource("real", index=int(rng.choice(pool)))
-    elif shape_mode == "interpolate":
-        a, b = rng.choice(pool, size=2, replace=len(pool) < 2)
-        shape = ShapeSource("interpolate", a=int(a), b=int(b), t=float(rng.uniform(0, 1)))
-    else:
-        raise ValueError(f"shape mode must be one of {', '.join(SHAPE_MODES)}, not {shape_mode!r}")
-    texture_index = int(rng.choice(pool))
-    if phi is None:
-        if len(dataset.phi) == 0:
-            raise ValueError(f"{dataset.root} holds no tumor-free slices to merge into; add a volume or use a "
-                             "volume's slices")
-        phi = PhiSource(index=int(rng.integers(len(dataset.phi))))
-    attrs = sample_attributes(dataset.attribute_ranges(), k, rng)
-    return GenerationSpec(shape=shape, texture_index=texture_index, texture_seed=seed(), phi=phi,
-                          centroid_rel=attrs.centroid_rel, size_rel=attrs.size_rel,
-                          orientation_deg=attrs.orientation_deg)
 
 
 # --- inputs ---------------------------------------------------------------------------------------

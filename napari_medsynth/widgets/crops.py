@@ -1,30 +1,30 @@
 """Tumor crops panel: paint or grow the tumor on an MR volume, then add the patient to a crop dataset.
 
 Thin view over :mod:`napari_medsynth.sage.segment` (seeded region growing) and
-:mod:`napari_medsynth.sage.crops` (extraction). Extraction runs in a background thread; a QTimer
-drains its progress queue so napari stays responsive.
+:mod:`napari_medsynth.sage.crops` (extraction). Extraction runs as a background job that the
+panel's :class:`~._jobs.JobRunner` drains, so napari stays responsive.
 """
 
 from __future__ import annotations
 
 import functools
-import queue
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import FileEdit
 from napari.layers import Image, Labels, Points
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import Qt
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                             QProgressBar, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from ..io import is_nifti_path
+from ..jobs import Job
 from ..sage.crops import add_arrays, patient_id_from_path, sha256_file
 from ..sage.dataset import CropDataset, CropSettings
 from ..sage.segment import grow_region, robust_range
+from ._jobs import JobRunner
 
 if TYPE_CHECKING:
     import napari
@@ -40,8 +40,6 @@ class TumorCropsWidget(QWidget):
         self.viewer = napari_viewer
         self._range_cache: dict[int, float] = {}
         self._last_grow: tuple | None = None  # (labels layer, seed) of the grow the slider may redo
-        self._queue: queue.Queue = queue.Queue()
-        self._thread: threading.Thread | None = None
 
         # --- layers ---
         self.image_combo = QComboBox()
@@ -130,9 +128,11 @@ class TumorCropsWidget(QWidget):
         layout.addLayout(thumbs)
         layout.addStretch(1)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(POLL_MS)
-        self._timer.timeout.connect(self._poll)
+        self.runner = JobRunner(self, POLL_MS)
+        self.runner.progress.connect(self._progress)
+        self.runner.succeeded.connect(self._finish)
+        self.runner.failed.connect(lambda message: self._message(message, error=True))
+        self.runner.finished.connect(lambda: self.add_button.setEnabled(True))
         self.image_combo.currentTextChanged.connect(self._image_changed)
         for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             ev.connect(self._refresh_layers)
@@ -252,7 +252,7 @@ class TumorCropsWidget(QWidget):
     # --- dataset ------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.runner.running
 
     def settings(self) -> CropSettings:
         return CropSettings(crop_size=self.crop_size.value(), margin=self.margin.value(),
@@ -278,41 +278,14 @@ class TumorCropsWidget(QWidget):
                     labels=None if labels is None else np.array(labels.data), spacing=tuple(image.scale[-3:]),
                     patient=patient, klass=klass, settings=self.settings(), replace=self.replace.isChecked(),
                     source=source, labels_name=labels.name if labels is not None else "labels")
-        self._queue = queue.Queue()
-        self._thread = threading.Thread(target=self._work, args=(args, self._queue), daemon=True,
-                                        name="napari-medsynth-crops")
         self.add_button.setEnabled(False)
         self.progress.setValue(0)
         self._message(f"Adding {patient} to {folder} ...")
-        self._thread.start()
-        self._timer.start()
+        self.runner.start(Job(lambda ctx: _extract(args, ctx.progress), name="napari-medsynth-crops"))
 
-    @staticmethod
-    def _work(args: dict, out: queue.Queue) -> None:
-        try:
-            summary = add_arrays(**args, progress=lambda f, text: out.put(("progress", f, text)))
-            out.put(("done", summary))
-        except (ValueError, OSError) as exc:  # bad input or unwritable folder: a message
-            out.put(("error", str(exc)))
-        except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
-            out.put(("error", f"extraction failed: {exc!r}"))
-
-    def _poll(self) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item[0] == "progress":
-                self.progress.setValue(int(round(item[1] * 100)))
-                self.status.setText(item[2])
-            elif item[0] == "done":
-                self._finish(item[1])
-            else:
-                self._message(item[1], error=True)
-        if not self.busy and self._queue.empty():
-            self._timer.stop()
-            self.add_button.setEnabled(True)
+    def _progress(self, done: float, total: float, message: str) -> None:
+        self.progress.setValue(int(round(100 * done / total)) if total else 0)
+        self.status.setText(message)
 
     def _finish(self, summary) -> None:
         self.progress.setValue(100)
@@ -343,6 +316,15 @@ class TumorCropsWidget(QWidget):
     def _message(self, text: str, error: bool = False) -> None:
         self.status.setStyleSheet("color: #e06c6c" if error else "")
         self.status.setText(text)
+
+
+def _extract(args: dict, progress):
+    try:
+        return add_arrays(**args, progress=progress)
+    except (ValueError, OSError):  # bad input or unwritable folder: its own message
+        raise
+    except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
+        raise RuntimeError(f"extraction failed: {exc!r}") from exc
 
 
 def _forget_callback(callbacks: list, callback, *_args) -> None:

@@ -1,7 +1,7 @@
 """Evaluate synthetic images (report in the background) and review / discard their clusters.
 
-Thin: the evaluation runs in :class:`~napari_medsynth.evaluate.job.EvaluationJob` (a thread);
-a QTimer drains its progress. Cluster review reads the report's ``clusters.npz`` through
+Thin: the evaluation runs as a background job (:func:`~napari_medsynth.evaluate.job.evaluation_job`)
+that the panel's :class:`~._jobs.JobRunner` drains. Cluster review reads the report's ``clusters.npz`` through
 :mod:`napari_medsynth.evaluate.clusters` and shows one cluster at a time as an image stack.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, Container, FileEdit, LineEdit, SpinBox
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..evaluate.clusters import load_clusters, write_kept_list
-from ..evaluate.job import EvaluationJob
+from ..evaluate.job import evaluation_job
 from ..evaluate.report import EvaluationSettings
+from ._jobs import JobRunner
 
 if TYPE_CHECKING:
     import napari
@@ -25,7 +25,6 @@ class EvaluateWidget(QWidget):
     def __init__(self, napari_viewer: "napari.Viewer | None" = None):
         super().__init__()
         self.viewer = napari_viewer
-        self.job: EvaluationJob | None = None
         self.clusters = None
         self.real = FileEdit(label="Real folder", mode="d")
         self.synthetic = FileEdit(label="Synthetic folder", mode="d")
@@ -52,9 +51,11 @@ class EvaluateWidget(QWidget):
                   Container(widgets=[self.cluster_index, self.discard]).native, show, keep):
             layout.addWidget(w)
         layout.addStretch()
-        self.timer = QTimer(self)
-        self.timer.setInterval(200)
-        self.timer.timeout.connect(self._poll)
+        self.runner = JobRunner(self, 200)
+        self.runner.progress.connect(self._progress)
+        self.runner.succeeded.connect(self._done)
+        self.runner.failed.connect(lambda message: self.status.setText(f"Evaluation failed: {message}"))
+        self.runner.finished.connect(lambda: self.run_button.setEnabled(True))
 
     def settings(self) -> EvaluationSettings:
         steps = self.steps.value
@@ -62,34 +63,32 @@ class EvaluateWidget(QWidget):
                                   clusters=self.n_clusters.value, downstream=self.downstream.value,
                                   downstream_steps=steps, unet_steps=steps, threads=1)
 
+    @property
+    def job(self):
+        return self.runner.job
+
     def start(self) -> None:
-        if self.job is not None and self.job.running:
+        if self.runner.running:
             return
         folders = {"real": self.real.value, "synthetic": self.synthetic.value, "report": self.out.value}
         missing = [name for name, v in folders.items() if not str(v) or str(v) == "."]
         if missing:
             self.status.setText(f"Choose the {', '.join(missing)} folder(s) first.")
             return
-        self.job = EvaluationJob(folders["real"], folders["synthetic"], folders["report"], self.settings()).start()
+        self.runner.start(evaluation_job(folders["real"], folders["synthetic"], folders["report"], self.settings()))
         self.run_button.setEnabled(False)
         self.status.setText("Evaluating ...")
-        self.timer.start()
 
-    def _poll(self) -> None:
-        for done, total, message in self.job.poll():
-            self.progress.setMaximum(max(total, 1))
-            self.progress.setValue(done)
-            self.status.setText(message)
-        if not self.job.running:
-            self.timer.stop()
-            self.run_button.setEnabled(True)
-            if self.job.error:
-                self.status.setText(f"Evaluation failed: {self.job.error}")
-            else:
-                t = self.job.numbers["turing"]["statistics"]
-                self.status.setText(f"Report written to {self.out.value}/report.md. Machine Turing test "
-                                    f"accuracy {t['accuracy']:.2f} ({t['ci_low']:.2f}-{t['ci_high']:.2f}).")
-                self.load_clusters()
+    def _progress(self, done: float, total: float, message: str) -> None:
+        self.progress.setMaximum(max(int(total), 1))
+        self.progress.setValue(int(done))
+        self.status.setText(message)
+
+    def _done(self, numbers: dict) -> None:
+        t = numbers["turing"]["statistics"]
+        self.status.setText(f"Report written to {self.out.value}/report.md. Machine Turing test "
+                            f"accuracy {t['accuracy']:.2f} ({t['ci_low']:.2f}-{t['ci_high']:.2f}).")
+        self.load_clusters()
 
     def load_clusters(self) -> bool:
         try:

@@ -1,31 +1,31 @@
 """SAGE studio: steer one synthetic tumor (shape, texture, location, size, orientation) or write a batch.
 
-A thin view over :mod:`napari_medsynth.sage.pipeline`. The panel gathers a
-:class:`~napari_medsynth.sage.pipeline.GenerationSpec`; TAN texture optimisation and batches run
-in a background thread whose progress a QTimer collects, so napari stays responsive. The
-tumor-free slice is shown as a layer with a Points layer above it: a click there sets the
-tumor's location.
+A thin view over :mod:`napari_medsynth.sage`. The controls (:mod:`._sage_controls`) give a
+:class:`~napari_medsynth.sage.pipeline.GenerationSpec` for one image; a batch is a
+:class:`~napari_medsynth.sage.batches.BatchRequest`, made into specs by the same
+:func:`~napari_medsynth.sage.batches.batch_specs` as ``napari-medsynth sage generate``. TAN
+texture optimisation and batches run as background jobs that a :class:`~._jobs.JobRunner`
+drains, so napari stays responsive. The tumor-free slice is shown as a layer with a Points
+layer above it: a click there sets the tumor's location.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from magicgui.widgets import Container, FileEdit
 from napari.layers import Image, Points
-from qtpy.QtCore import QSize, Qt, QTimer
-from qtpy.QtGui import QIcon, QImage, QPixmap
-from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                            QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QRadioButton,
-                            QSlider, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from ..jobs import Job
+from ..sage.batches import BatchRequest, batch_specs
 from ..sage.dataset import CropDataset
 from ..sage.merge import pixel_to_rel, sample_attributes
-from ..sage.pipeline import GenerationSpec, PhiSource, SageGenerator, ShapeSource
+from ..sage.pipeline import GenerationSpec, PhiSource, SageGenerator
 from ..sage.samples import generate_batch
+from ._jobs import JobRunner
+from ._sage_controls import PlacementControls, ShapeControls, TextureControls
 
 if TYPE_CHECKING:
     import napari
@@ -35,46 +35,7 @@ POINTS_LAYER = "SAGE location"
 RESULT_LAYER = "SAGE result"
 LABEL_LAYER = "SAGE result label"
 POLL_MS = 100
-THUMB = 48
-MAX_THUMBS = 400
-#: Relative tumor size slider: per-mille of the brain area.
-SIZE_RANGE = (2, 200)
-
-
-def _pixmap(img: np.ndarray, size: int) -> QPixmap:
-    a = np.ascontiguousarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
-    q = QImage(a.data, a.shape[1], a.shape[0], a.shape[1], QImage.Format.Format_Grayscale8).copy()
-    return QPixmap.fromImage(q).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio)
-
-
-class _Job:
-    """``fn(progress, should_stop)`` in a daemon thread; events are collected with :meth:`drain`."""
-
-    def __init__(self, fn: Callable):
-        self.events: queue.Queue = queue.Queue()
-        self.stop_requested = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True, name="napari-medsynth-sage")
-        self._thread.start()
-
-    def _run(self, fn) -> None:
-        try:
-            result = fn(lambda f, t: self.events.put(("progress", f, t)), self.stop_requested.is_set)
-        except Exception as exc:  # shown in the panel; the viewer goes on
-            self.events.put(("error", f"{exc}", None))
-        else:
-            self.events.put(("done", result, None))
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def drain(self) -> list:
-        out = []
-        while True:
-            try:
-                out.append(self.events.get_nowait())
-            except queue.Empty:
-                return out
+ANY_CLASS = "any class"
 
 
 class SageStudioWidget(QWidget):
@@ -83,8 +44,8 @@ class SageStudioWidget(QWidget):
         self.viewer = napari_viewer
         self.dataset: CropDataset | None = None
         self.generator: SageGenerator | None = None
-        self.job: _Job | None = None
         self.last = None  # the last single result (pipeline.Generated)
+        self.preview_btc: np.ndarray | None = None
 
         self.dataset_dir = FileEdit(label="Crop dataset", mode="d", nullable=True,
                                     tooltip="a folder made by the Tumor crops panel or 'napari-medsynth crops'")
@@ -99,99 +60,26 @@ class SageStudioWidget(QWidget):
                                          toolTip="crop the shipped sample cases once (about a minute) and load them")
         self.sample_button.clicked.connect(self.use_sample_cases)
 
-        # shape
-        self.mode_noise, self.mode_real, self.mode_interp = (QRadioButton(t) for t in ("Noise", "Real", "Interpolate"))
-        self.mode_noise.setChecked(True)
-        self.modes = QButtonGroup(self)
-        for b in (self.mode_noise, self.mode_real, self.mode_interp):
-            self.modes.addButton(b)
-        self.shape_seed = QSpinBox(maximum=2**31 - 1, toolTip="noise seed of the LMS-GAN")
-        self.real_index = QSpinBox(toolTip="index of the real binary tumor crop")
-        self.interp_a, self.interp_b = QSpinBox(), QSpinBox()
-        self.interp_t = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50)
-        self.shape_preview = QLabel("no shape yet")
-        self.shape_preview.setFixedSize(96, 96)
-        self.shape_preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.shape_preview.setStyleSheet("border: 1px solid #555;")
-        shape_box = QGroupBox("Shape")
-        form = QFormLayout()
-        modes = QHBoxLayout()
-        for b in (self.mode_noise, self.mode_real, self.mode_interp):
-            modes.addWidget(b)
-        form.addRow(modes)
-        form.addRow("Seed", self.shape_seed)
-        form.addRow("Real shape #", self.real_index)
-        pair = QHBoxLayout()
-        pair.addWidget(self.interp_a)
-        pair.addWidget(self.interp_b)
-        form.addRow("Between # and #", pair)
-        form.addRow("Position (t)", self.interp_t)
-        row = QHBoxLayout()
-        row.addLayout(form, 1)
-        row.addWidget(self.shape_preview)
-        shape_box.setLayout(row)
-        for w in (self.shape_seed, self.real_index, self.interp_a, self.interp_b):
-            w.valueChanged.connect(self._update_preview)
-        self.interp_t.valueChanged.connect(self._update_preview)
-        self.modes.buttonClicked.connect(self._update_preview)
+        self.shape_box, self.texture_box, self.placement_box = ShapeControls(), TextureControls(), PlacementControls()
+        self.shape_box.connect_changed(self._update_preview)
+        self.placement_box.show_slice.clicked.connect(self.show_phi)
+        self.placement_box.randomize.clicked.connect(self.draw_attributes)
+        # The controls under the names the studio has always offered (scripts and tests use them).
+        sb, tb, pb = self.shape_box, self.texture_box, self.placement_box
+        self.mode_noise, self.mode_real, self.mode_interp = sb.mode_noise, sb.mode_real, sb.mode_interp
+        self.shape_seed, self.real_index, self.shape_preview = sb.seed, sb.real_index, sb.preview
+        self.interp_a, self.interp_b, self.interp_t = sb.interp_a, sb.interp_b, sb.interp_t
+        self.thumbs, self.texture_random = tb.thumbs, tb.random
+        self.texture_seed, self.texture_steps = tb.seed, tb.steps
+        self.phi_source, self.phi_index, self.show_slice = pb.phi_source, pb.phi_index, pb.show_slice
+        self.location_random, self.size, self.orientation = pb.location_random, pb.size, pb.orientation
+        self.attrs_random, self.k, self.randomize = pb.attrs_random, pb.k, pb.randomize
 
-        # texture
-        self.thumbs = QListWidget(viewMode=QListView.ViewMode.IconMode, movement=QListView.Movement.Static,
-                                  resizeMode=QListView.ResizeMode.Adjust)
-        self.thumbs.setIconSize(QSize(THUMB, THUMB))
-        self.thumbs.setMinimumHeight(2 * THUMB + 24)
-        self.thumbs.setMaximumHeight(3 * THUMB + 30)
-        self.thumbs.setToolTip("click a real tumor crop to use its texture")
-        self.thumbs.currentRowChanged.connect(self._texture_clicked)
-        self.texture_random = QCheckBox("Random texture source", checked=True)
-        self.texture_seed = QSpinBox(maximum=2**31 - 1, toolTip="seed of the TAN optimisation")
-        self.texture_steps = QSpinBox(minimum=0, maximum=5000, value=150, toolTip="TAN optimisation steps")
-        tex_box = QGroupBox("Texture")
-        tex = QFormLayout()
-        tex.addRow(self.thumbs)
-        tex.addRow(self.texture_random)
-        tex.addRow("TAN seed", self.texture_seed)
-        tex.addRow("TAN steps", self.texture_steps)
-        tex_box.setLayout(tex)
-
-        # slice, location, size, orientation
-        self.phi_source = QComboBox()
-        self.phi_source.addItems(["Dataset slice", "Current image layer"])
-        self.phi_index = QSpinBox(toolTip="index of the dataset's tumor-free slice")
-        self.show_slice = QPushButton("Show slice to click a location")
-        self.show_slice.clicked.connect(self.show_phi)
-        self.location_random = QCheckBox("Random location", checked=True)
-        self.size = QSlider(Qt.Orientation.Horizontal, minimum=SIZE_RANGE[0], maximum=SIZE_RANGE[1], value=30)
-        self.size_label = QLabel()
-        self.orientation = QSlider(Qt.Orientation.Horizontal, minimum=-90, maximum=90, value=0)
-        self.orientation_label = QLabel()
-        self.size.valueChanged.connect(self._attr_labels)
-        self.orientation.valueChanged.connect(self._attr_labels)
-        self.attrs_random = QCheckBox("Random size and orientation (batch)", checked=True)
-        self.k = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.25, value=1.0,
-                                toolTip="random attributes lie within mean ± k·std of the real tumors")
-        self.randomize = QPushButton("Draw attributes")
-        self.randomize.clicked.connect(self.draw_attributes)
-        loc_box = QGroupBox("Slice and placement")
-        loc = QFormLayout()
-        loc.addRow("Tumor-free slice", self.phi_source)
-        loc.addRow("Slice #", self.phi_index)
-        loc.addRow(self.show_slice)
-        loc.addRow(self.location_random)
-        loc.addRow(self.size_label, self.size)
-        loc.addRow(self.orientation_label, self.orientation)
-        krow = QHBoxLayout()
-        krow.addWidget(QLabel("k"))
-        krow.addWidget(self.k)
-        krow.addWidget(self.randomize)
-        loc.addRow(krow)
-        loc.addRow(self.attrs_random)
-        loc_box.setLayout(loc)
-
-        # actions
         self.generate_button = QPushButton("Generate")
         self.generate_button.clicked.connect(self.generate)
         self.n = QSpinBox(minimum=1, maximum=100_000, value=10)
+        self.batch_class = QComboBox(toolTip="take shapes and textures of this class only")
+        self.batch_class.addItem(ANY_CLASS)
         self.out_dir = FileEdit(label="Output folder", mode="d", nullable=True)
         self.generate_n_button = QPushButton("Generate N")
         self.generate_n_button.clicked.connect(self.generate_n)
@@ -203,31 +91,31 @@ class SageStudioWidget(QWidget):
         batch = QHBoxLayout()
         batch.addWidget(QLabel("N"))
         batch.addWidget(self.n)
+        batch.addWidget(self.batch_class)
         batch.addWidget(self.generate_n_button)
         batch.addWidget(self.cancel_button)
 
         layout = QVBoxLayout(self)
         self._files = Container(widgets=[self.dataset_dir, self.shape_ckpt])  # shows the labels
-        layout.addWidget(self._files.native)
-        layout.addWidget(self.dataset_info)
-        layout.addWidget(self.sample_button)
-        layout.addWidget(shape_box)
-        layout.addWidget(tex_box)
-        layout.addWidget(loc_box)
-        layout.addWidget(self.generate_button)
-        self._out = Container(widgets=[self.out_dir])
-        layout.addWidget(self._out.native)
+        for w in (self._files.native, self.dataset_info, self.sample_button, self.shape_box, self.texture_box,
+                  self.placement_box, self.generate_button, Container(widgets=[self.out_dir]).native):
+            layout.addWidget(w)
         layout.addLayout(batch)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch(1)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(POLL_MS)
-        self._timer.timeout.connect(self._poll)
+        self.runner = JobRunner(self, POLL_MS)
+        self.runner.progress.connect(self._progress)
+        self.runner.succeeded.connect(self._done)
+        self.runner.failed.connect(lambda message: self._message(f"Failed: {message}", error=True))
+        self.runner.finished.connect(lambda: self._set_busy(False))
         self._on_done: Callable | None = None
-        self._attr_labels()
         self._set_busy(False)
+
+    @property
+    def job(self) -> Job | None:
+        return self.runner.job
 
     # --- dataset and models -------------------------------------------------------------------
     def _load_dataset(self, *_):
@@ -249,19 +137,12 @@ class SageStudioWidget(QWidget):
         classes = sorted({r.klass for r in ds.crops})
         self.dataset_info.setText(f"{len(ds)} tumor crops ({', '.join(classes)}), {len(ds.phi)} tumor-free slices, "
                                   f"{len(ds.patients)} patients")
-        for spin in (self.real_index, self.interp_a, self.interp_b):
-            spin.setMaximum(max(len(ds) - 1, 0))
-        self.interp_b.setValue(min(1, len(ds) - 1))
+        self.batch_class.clear()
+        self.batch_class.addItems([ANY_CLASS, *classes])
+        self.shape_box.set_count(len(ds))
         self.phi_index.setMaximum(max(len(ds.phi) - 1, 0))
-        self.size.setValue(int(np.clip(round(ranges["size_rel"]["mean"] * 1000), *SIZE_RANGE)))
-        self.orientation.setValue(int(round(ranges["orientation_deg"]["mean"])))
-        self.thumbs.blockSignals(True)
-        for i in range(min(len(ds), MAX_THUMBS)):
-            item = QListWidgetItem(QIcon(_pixmap(ds.tc[i], THUMB)), "")
-            item.setToolTip(f"#{i}: {ds.crops[i].patient} slice {ds.crops[i].slice} ({ds.crops[i].klass})")
-            self.thumbs.addItem(item)
-        self.thumbs.setCurrentRow(-1)
-        self.thumbs.blockSignals(False)
+        self.placement_box.set_attributes(ranges["size_rel"]["mean"], ranges["orientation_deg"]["mean"])
+        self.texture_box.fill(ds)
         self._message("Dataset loaded. Choose a shape, a texture and a place, then Generate.")
         self._set_busy(False)
         self._update_preview()
@@ -270,11 +151,8 @@ class SageStudioWidget(QWidget):
         """Load the crop dataset of the shipped sample cases, building it in the background first."""
         from ..sage.sample_crops import build_sample_crops
 
-        def work(progress, _stop):
-            return build_sample_crops(progress=progress)
-
-        self._start(work, lambda path: setattr(self.dataset_dir, "value", str(path)),
-                    "Preparing the sample crop dataset…")
+        self._start(lambda ctx: build_sample_crops(progress=ctx.progress),
+                    lambda path: setattr(self.dataset_dir, "value", str(path)), "Preparing the sample crop dataset…")
 
     def _models_changed(self, *_):
         if self.dataset is None:
@@ -285,13 +163,8 @@ class SageStudioWidget(QWidget):
         self._update_preview()
 
     # --- shape preview ---------------------------------------------------------------------------
-    def shape_source(self) -> ShapeSource:
-        if self.mode_real.isChecked():
-            return ShapeSource("real", index=self.real_index.value())
-        if self.mode_interp.isChecked():
-            return ShapeSource("interpolate", a=self.interp_a.value(), b=self.interp_b.value(),
-                               t=self.interp_t.value() / 100.0)
-        return ShapeSource("noise", seed=self.shape_seed.value())
+    def shape_source(self):
+        return self.shape_box.source()
 
     def _update_preview(self, *_):
         if self.generator is None:
@@ -299,24 +172,15 @@ class SageStudioWidget(QWidget):
         try:
             btc = self.generator.shape(self.shape_source())
         except Exception as exc:  # a bad checkpoint or index: a message, the viewer goes on
-            self.shape_preview.setText("no shape")
+            self.shape_box.show_shape(None)
             self._message(f"Shape: {exc}", error=True)
             return
         self.preview_btc = btc
-        self.shape_preview.setPixmap(_pixmap(btc.astype(np.float32), 96))
-
-    def _texture_clicked(self, row: int):
-        if row >= 0:
-            self.texture_random.setChecked(False)
-
-    def _attr_labels(self, *_):
-        self.size_label.setText(f"Size {self.size.value() / 10:.1f} % of brain")
-        self.orientation_label.setText(f"Orientation {self.orientation.value()}°")
+        self.shape_box.show_shape(btc)
 
     # --- slice and location ----------------------------------------------------------------------
-    def phi_source_spec(self) -> PhiSource:
-        if self.phi_source.currentIndex() == 0:
-            return PhiSource(index=self.phi_index.value())
+    def _layer_volume(self) -> tuple[str, int]:
+        """(NIfTI path, current axial slice) of the selected image layer."""
         layer = self.viewer.layers.selection.active
         if not isinstance(layer, Image) or layer.name in (SLICE_LAYER, RESULT_LAYER):
             raise ValueError("select the image layer of a tumor-free volume (opened from a NIfTI file) first")
@@ -324,7 +188,13 @@ class SageStudioWidget(QWidget):
         if not path or layer.data.ndim != 3:
             raise ValueError(f"{layer.name} was not read from a 3-D NIfTI file, so its slices cannot be recorded "
                              "for regeneration; open the volume from a file")
-        return PhiSource(volume=str(path), slice=int(self.viewer.dims.current_step[0]))
+        return str(path), int(self.viewer.dims.current_step[0])
+
+    def phi_source_spec(self) -> PhiSource:
+        if self.phi_source.currentIndex() == 0:
+            return PhiSource(index=self.phi_index.value())
+        volume, k = self._layer_volume()
+        return PhiSource(volume=volume, slice=k)
 
     def show_phi(self):
         if not self._ready():
@@ -334,7 +204,6 @@ class SageStudioWidget(QWidget):
         except (ValueError, FileNotFoundError) as exc:
             self._message(str(exc), error=True)
             return
-        self._slice_brain = brain
         if SLICE_LAYER in self.viewer.layers:
             self.viewer.layers[SLICE_LAYER].data = phi
         else:
@@ -358,39 +227,40 @@ class SageStudioWidget(QWidget):
         if not self._ready():
             return
         a = sample_attributes(self.dataset.attribute_ranges(), self.k.value(), np.random.default_rng())
-        self.size.setValue(int(np.clip(round(a.size_rel * 1000), *SIZE_RANGE)))
-        self.orientation.setValue(int(round(a.orientation_deg)))
+        self.placement_box.set_attributes(a.size_rel, a.orientation_deg)
 
-    # --- the spec ----------------------------------------------------------------------------------
-    def build_spec(self, rng: np.random.Generator, i: int = 0, batch: bool = False) -> GenerationSpec:
+    # --- specifications ----------------------------------------------------------------------------
+    def build_spec(self, rng: np.random.Generator) -> GenerationSpec:
+        """The one image the controls describe (random choices where they leave it open)."""
         ds = self.dataset
-        shape = self.shape_source()
-        if batch and shape.mode == "noise":
-            shape.seed = self.shape_seed.value() + i
-        elif batch and shape.mode == "real":
-            shape.index = int(rng.integers(len(ds)))
-        elif batch and shape.mode == "interpolate":
-            shape.a, shape.b, shape.t = int(rng.integers(len(ds))), int(rng.integers(len(ds))), float(rng.uniform())
-        row = self.thumbs.currentRow()
-        texture = int(rng.integers(len(ds))) if self.texture_random.isChecked() or row < 0 else row
+        chosen = self.texture_box.chosen()
+        texture = int(rng.integers(len(ds))) if chosen is None else chosen
         phi = self.phi_source_spec()
-        if batch and phi.index is not None:
-            phi.index = int(rng.integers(len(ds.phi)))
-        attrs = sample_attributes(ds.attribute_ranges(), self.k.value(), rng)
-        centroid = attrs.centroid_rel
-        click = self.clicked_location()
-        if not self.location_random.isChecked() and not batch:
+        centroid = sample_attributes(ds.attribute_ranges(), self.k.value(), rng).centroid_rel
+        if not self.location_random.isChecked():
+            click = self.clicked_location()
             if click is None:
                 raise ValueError("click a location on the slice first (Show slice), or tick Random location")
             _, brain, _, _ = self.generator.phi(phi)
             centroid = pixel_to_rel(brain, click)
-        size, orientation = self.size.value() / 1000.0, float(self.orientation.value())
-        if batch and self.attrs_random.isChecked():
-            size, orientation = attrs.size_rel, attrs.orientation_deg
-        seed = self.texture_seed.value() + i
-        return GenerationSpec(shape=shape, texture_index=texture, texture_seed=seed, phi=phi,
-                              centroid_rel=tuple(centroid), size_rel=size, orientation_deg=orientation,
-                              texture_steps=self.texture_steps.value())
+        return GenerationSpec(shape=self.shape_source(), texture_index=texture, texture_seed=self.texture_seed.value(),
+                              phi=phi, centroid_rel=tuple(centroid), size_rel=self.placement_box.size_rel,
+                              orientation_deg=float(self.orientation.value()), texture_steps=self.texture_steps.value())
+
+    def batch_request(self) -> BatchRequest:
+        """The batch the controls describe, as ``napari-medsynth sage generate|merge`` would make it:
+        the shape seed seeds the batch; fixed texture, size and orientation where the controls fix them."""
+        klass = self.batch_class.currentText()
+        fixed_attrs = not self.attrs_random.isChecked()
+        request = BatchRequest(n=self.n.value(), seed=self.shape_seed.value(), k=self.k.value(),
+                               shape_mode=self.shape_box.mode, klass=None if klass in ("", ANY_CLASS) else klass,
+                               texture_index=self.texture_box.chosen(), texture_steps=self.texture_steps.value(),
+                               size_rel=self.placement_box.size_rel if fixed_attrs else None,
+                               orientation_deg=float(self.orientation.value()) if fixed_attrs else None)
+        if self.phi_source.currentIndex() == 1:
+            request.phi_volume, slice_ = self._layer_volume()
+            request.phi_slices = (slice_,)
+        return request
 
     # --- actions ---------------------------------------------------------------------------------
     def generate(self):
@@ -402,7 +272,7 @@ class SageStudioWidget(QWidget):
             self._message(str(exc), error=True)
             return
         gen = self.generator
-        self._start(lambda progress, stop: gen.generate(spec, progress), self._show_result, "Generating…")
+        self._start(lambda ctx: gen.generate(spec, ctx.progress), self._show_result, "Generating…")
 
     def generate_n(self):
         if not self._ready():
@@ -411,51 +281,38 @@ class SageStudioWidget(QWidget):
         if out is None or str(out) in ("", "."):
             self._message("Choose an output folder for the batch first.", error=True)
             return
-        rng = np.random.default_rng(self.shape_seed.value())
         try:
-            specs = [self.build_spec(rng, i, batch=True) for i in range(self.n.value())]
+            specs = batch_specs(self.dataset, self.batch_request())
         except (ValueError, FileNotFoundError) as exc:
             self._message(str(exc), error=True)
             return
         gen = self.generator
-
-        def run(progress, stop):
-            return generate_batch(gen, specs, out, progress=progress, should_stop=stop)
-
-        self._start(run, lambda paths: self._message(f"Wrote {len(paths)} images with sidecars to {out}."),
+        self._start(lambda ctx: generate_batch(gen, specs, out, progress=ctx.progress, should_stop=ctx.should_stop),
+                    lambda paths: self._message(f"Wrote {len(paths)} images with sidecars to {out}."),
                     f"Generating {len(specs)} images…")
 
     def cancel(self):
         if self.job is not None and self.job.running:
-            self.job.stop_requested.set()
+            self.job.stop()
             self._message("Stopping after the current image…")
 
     def _start(self, fn, on_done, text):
         self._on_done = on_done
         self.progress.setValue(0)
         self._message(text)
-        self.job = _Job(fn)
+        self.runner.start(Job(fn, name="napari-medsynth-sage"))
         self._set_busy(True)
-        self._timer.start()
 
-    def _poll(self):
-        if self.job is None:
-            return
-        for kind, a, b in self.job.drain():
-            if kind == "progress":
-                self.progress.setValue(int(a * 1000))
-                self.status.setText(str(b))
-            elif kind == "error":
-                self._message(f"Failed: {a}", error=True)
-            else:
-                self.progress.setValue(1000)
-                try:
-                    self._on_done(a)
-                except Exception as exc:  # a display problem must not take napari down
-                    self._message(f"Could not show the result: {exc}", error=True)
-        if not self.job.running and self.job.events.empty():
-            self._timer.stop()
-            self._set_busy(False)
+    def _progress(self, done: float, total: float, message: str):
+        self.progress.setValue(int(1000 * done / total) if total else 0)
+        self.status.setText(message)
+
+    def _done(self, result):
+        self.progress.setValue(1000)
+        try:
+            self._on_done(result)
+        except Exception as exc:  # a display problem must not take napari down
+            self._message(f"Could not show the result: {exc}", error=True)
 
     def _show_result(self, generated):
         self.last = generated
@@ -477,7 +334,7 @@ class SageStudioWidget(QWidget):
         if self.dataset is None or self.generator is None:
             self._message("Choose a tumor-crop dataset folder first.", error=True)
             return False
-        return not (self.job is not None and self.job.running)
+        return not self.runner.running
 
     def _set_busy(self, busy: bool):
         have = self.dataset is not None
