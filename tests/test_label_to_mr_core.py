@@ -109,7 +109,7 @@ def test_styles_are_rendered_after_the_live_view_and_close_stops_the_thread():
     with pytest.raises(ValueError, match="2-D"):
         live.request(np.zeros((2, 16, 16), np.uint8))
     live.close()
-    assert not live._thread.is_alive()
+    assert not live.job.running
     with pytest.raises(RuntimeError, match="closed"):
         live.request(_map(1))
 

@@ -4,21 +4,23 @@ Painting changes the label map many times a second while a render takes tens to 
 milliseconds on a CPU. :class:`LiveRenderer` therefore keeps *one* pending request per kind
 (a single live render, a set of styles): a new request replaces the pending one, so the worker
 only ever renders the newest map, and a result whose request was superseded while it was being
-rendered is dropped instead of delivered. Results go to a queue that the caller drains (a GUI
-timer, a test); the renderer object is only touched from the worker thread.
+rendered is dropped instead of delivered. The worker is a :class:`~napari_medsynth.jobs.Job`
+whose emitted events are the results; the caller drains them (a GUI's job runner, a test). The
+renderer object is only touched from the worker thread.
 
 No Qt here: the same class serves the napari panel, scripts and tests.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 import numpy as np
+
+from ..jobs import Job, JobContext
 
 LIVE = "live"
 STYLES = "styles"
@@ -68,15 +70,13 @@ class LiveRenderer:
 
     def __init__(self, renderer: Renderer, name: str = "label-to-mr render"):
         self.renderer = renderer
-        self._results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()
         self._cond = threading.Condition()
         self._pending: dict[str, _Request] = {}
         self._latest: dict[str, int] = {LIVE: 0, STYLES: 0}
         self._next_id = 0
         self._busy: str | None = None
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        self.job = Job(self._loop, name=name, on_stop=self._close_now).start()
 
     # --- called from the GUI / caller thread ----------------------------------------------------
     def request(self, labels: np.ndarray, style_seed: int | None = None) -> int:
@@ -91,12 +91,8 @@ class LiveRenderer:
         return self._submit(STYLES, labels, seeds)
 
     def drain(self) -> list[RenderResult]:
-        out = []
-        while True:
-            try:
-                out.append(self._results.get_nowait())
-            except queue.Empty:
-                return out
+        """The results finished since the last call (not superseded), oldest first; never blocks."""
+        return [r for r in self.job.drain() if isinstance(r, RenderResult)]
 
     @property
     def busy(self) -> bool:
@@ -116,12 +112,15 @@ class LiveRenderer:
         return True
 
     def close(self, wait: float | None = 5.0) -> None:
+        """End the worker after the render in progress (waiting up to ``wait`` seconds)."""
+        in_worker = threading.current_thread() is self.job._thread
+        self.job.stop(wait=None if in_worker or not wait else wait)
+
+    def _close_now(self) -> None:
         with self._cond:
             self._closed = True
             self._pending.clear()
             self._cond.notify_all()
-        if wait and self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(wait)
 
     @property
     def closed(self) -> bool:
@@ -142,7 +141,7 @@ class LiveRenderer:
         return rid
 
     # --- worker thread --------------------------------------------------------------------------
-    def _loop(self) -> None:
+    def _loop(self, ctx: JobContext) -> None:
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
@@ -157,7 +156,7 @@ class LiveRenderer:
             with self._cond:
                 self._busy = None
                 if not self._closed and result.request_id == self._latest[kind]:
-                    self._results.put(result)
+                    ctx.emit(result)
                 self._cond.notify_all()
 
     def _render(self, req: _Request) -> RenderResult:

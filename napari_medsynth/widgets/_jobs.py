@@ -44,9 +44,14 @@ class JobRunner(QObject):
     failed = Signal(str)
     finished = Signal()
 
-    def __init__(self, parent: QObject, interval_ms: int = POLL_MS, close_wait: float = 5.0):
+    def __init__(self, parent: QObject, interval_ms: int = POLL_MS, close_wait: float = 5.0,
+                 idle_ms: int | None = None):
         super().__init__(parent)
         self._holder = _Holder(close_wait)
+        self._interval = interval_ms
+        #: A long-lived job (a renderer waiting for requests) is polled less often while it is
+        #: quiet: the interval doubles per empty poll up to ``idle_ms``; :meth:`poke` resets it.
+        self._idle = idle_ms or interval_ms
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.poll)
@@ -66,15 +71,22 @@ class JobRunner(QObject):
         """True while a job runs or has reports not yet delivered."""
         return self._timer.isActive()
 
-    def start(self, job: Job) -> Job:
-        """Start ``job`` (unless started already) and deliver its reports; one job at a time."""
-        if self.running:
+    def start(self, job: Job, replace: bool = False) -> Job:
+        """Start ``job`` (unless started already) and deliver its reports; one job at a time.
+        With ``replace`` a job still running is left to end on its own and no longer reported."""
+        if self.running and not replace:
             raise RuntimeError("a job is already running in this panel")
+        self._timer.setInterval(self._interval)
         self._holder.job = job
         if job._thread.ident is None:
             job.start()
         self._timer.start()
         return job
+
+    def poke(self) -> None:
+        """Poll at the base interval again (new work was just handed to the job)."""
+        if self._timer.interval() != self._interval:
+            self._timer.setInterval(self._interval)
 
     def stop(self, wait: float | None = None) -> None:
         if self.job is not None:
@@ -87,6 +99,9 @@ class JobRunner(QObject):
             return
         ended = not job.running  # before draining: whatever it reported is in the queue now
         items = job.drain()
+        quiet = min(self._timer.interval() * 2, self._idle) if not items else self._interval
+        if quiet != self._timer.interval():
+            self._timer.setInterval(quiet)
         latest = None
         others, outcome = [], []
         for item in items:

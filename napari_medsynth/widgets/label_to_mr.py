@@ -4,13 +4,13 @@ A thin view over :mod:`napari_medsynth.spade`: the map is a napari Labels layer 
 with the 7 named classes and their fixed colours; the rendered MR is an image layer placed to
 its right, so both are seen side by side at the same scale. Every edit restarts a short
 debounce timer; when painting pauses, the map is handed to a
-:class:`~napari_medsynth.spade.live.LiveRenderer` that renders in its own thread (only the
-newest map), and a QTimer collects the result. Painting therefore never waits for the model.
+:class:`~napari_medsynth.spade.live.LiveRenderer`, a background job that renders only the
+newest map, and the panel's :class:`~._jobs.JobRunner` delivers the result. Painting therefore
+never waits for the model. The groups of controls are in :mod:`._l2m_controls`.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import TYPE_CHECKING
 
@@ -18,13 +18,14 @@ import numpy as np
 from magicgui.widgets import FileEdit
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import (QApplication, QComboBox, QFormLayout, QGridLayout, QGroupBox,
-                            QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from ..spade.label_maps import CANVAS, LabelMapError, map_from_volume, template_map, validate_map
 from ..spade.live import LIVE, STYLES, LiveRenderer, RenderResult
 from ..spade.pairs import provenance, save_pair
 from ._class_palette import ClassPalette
+from ._jobs import JobRunner
+from ._l2m_controls import RenderControls, SaveControls, StartControls
 from ._pair_layers import OWN_LAYERS, PairLayers
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 DEBOUNCE_MS = 200
 #: How often finished renders are collected while the worker is busy.
 POLL_MS = 40
-MEAN_STYLE = -1  # the style spin box's minimum, shown as "mean style"
 
 
 def _load_renderer(path):
@@ -55,24 +55,13 @@ def _model_name(model, path) -> str:
     return f"{name} (sha256 {sha[:10]}…, {model.size} px)"
 
 
-class _Holder:
-    """The live renderer, reachable from shutdown hooks that must not keep the widget alive."""
-
-    def __init__(self) -> None:
-        self.live: LiveRenderer | None = None
-
-    def shutdown(self, *_args) -> None:
-        if self.live is not None:
-            self.live.close(wait=2.0)
-
-
 class LabelToMRWidget(QWidget):
     def __init__(self, napari_viewer: "napari.viewer.Viewer", renderer=None, sampler=None):
         super().__init__()
         self.viewer = napari_viewer
         self.renderer = None
         self.sampler = None
-        self._holder = _Holder()
+        self.live: LiveRenderer | None = None
         self._source: dict = {"source": "drawn", "template": "brain outline"}
         self._start_map: np.ndarray | None = None  # the map as created, to tell whether it was edited
         self._requested: tuple | None = None  # (labels, seed) of the newest live request
@@ -87,14 +76,8 @@ class LabelToMRWidget(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self.render_now)
-        self._poll_timer = QTimer(self)
-        self._poll_timer.setInterval(POLL_MS)
-        self._poll_timer.timeout.connect(self._poll)
-        shutdown = functools.partial(_Holder.shutdown, self._holder)
-        self.destroyed.connect(shutdown)
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(shutdown)
+        self.runner = JobRunner(self, POLL_MS, close_wait=2.0, idle_ms=500)
+        self.runner.events.connect(self._results)
         self.viewer.layers.events.inserted.connect(self._refresh_sources)
         self.viewer.layers.events.removed.connect(self._refresh_sources)
         self._refresh_sources()
@@ -112,68 +95,26 @@ class LabelToMRWidget(QWidget):
         self.renderer_file.changed.connect(lambda *_: self.load_renderer())
         self.sampler_file.changed.connect(lambda *_: self.load_sampler())
 
-        start = QGroupBox("Start from")
-        grid = QGridLayout(start)
-        self.blank_button = QPushButton("New blank map")
-        self.blank_button.setToolTip("A brain outline (grey matter, white matter, ventricles) to paint a tumor into")
-        self.sample_button = QPushButton("Sample from PGGAN")
-        self.sample_seed = QSpinBox()
-        self.sample_seed.setRange(0, 2**31 - 1)
-        self.sample_seed.setPrefix("seed ")
-        self.sample_seed.setToolTip("The same seed always gives the same label map")
-        self.source_combo = QComboBox()
-        self.source_combo.setToolTip("A label layer: a 7-class map (_labels7) or a BraTS segmentation (_seg)")
+        start, render, save = StartControls(), RenderControls(), SaveControls()
+        self.render_box = render
+        for name in ("blank_button", "sample_button", "sample_seed", "source_combo", "slice_button", "source_info"):
+            setattr(self, name, getattr(start, name))
+        for name in ("style_seed", "k_styles", "styles_button"):
+            setattr(self, name, getattr(render, name))
+        for name in ("save_dir", "stem", "save_button"):
+            setattr(self, name, getattr(save, name))
         self.source_combo.activated.connect(lambda *_: setattr(self, "_chosen_source",
                                                                 self.source_combo.currentText()))
-        self.slice_button = QPushButton("Use current slice")
-        self.slice_button.setToolTip("Take the axial slice shown in the viewer from the chosen label layer")
-        grid.addWidget(self.blank_button, 0, 0, 1, 2)
-        grid.addWidget(self.sample_button, 1, 0)
-        grid.addWidget(self.sample_seed, 1, 1)
-        grid.addWidget(self.source_combo, 2, 0)
-        grid.addWidget(self.slice_button, 2, 1)
-        self.source_info = QLabel()
-        self.source_info.setWordWrap(True)
-        grid.addWidget(self.source_info, 3, 0, 1, 2)
         self.blank_button.clicked.connect(self.new_blank_map)
         self.sample_button.clicked.connect(self.sample_map)
         self.slice_button.clicked.connect(self.map_from_layer)
+        self.style_seed.valueChanged.connect(lambda *_: self.schedule_render())
+        self.styles_button.clicked.connect(self.render_styles)
+        self.save_button.clicked.connect(self.save)
 
         paint = ClassPalette()
         self.class_buttons = paint.group
         paint.group.idClicked.connect(self._class_clicked)
-
-        render = QGroupBox("Render")
-        form = QFormLayout(render)
-        self.style_seed = QSpinBox()
-        self.style_seed.setRange(MEAN_STYLE, 2**31 - 1)
-        self.style_seed.setSpecialValueText("mean style")
-        self.style_seed.setValue(MEAN_STYLE)
-        self.style_seed.setToolTip("Style of the rendered MR; 'mean style' is the renderer's average look")
-        self.style_seed.valueChanged.connect(lambda *_: self.schedule_render())
-        form.addRow("Style seed", self.style_seed)
-        row = QHBoxLayout()
-        self.k_styles = QSpinBox()
-        self.k_styles.setRange(2, 16)
-        self.k_styles.setValue(4)
-        self.k_styles.setPrefix("K = ")
-        self.styles_button = QPushButton("Render K styles")
-        self.styles_button.setToolTip("The same map in K styles (seeds from the style seed on), below the pair")
-        self.styles_button.clicked.connect(self.render_styles)
-        row.addWidget(self.k_styles)
-        row.addWidget(self.styles_button)
-        form.addRow(row)
-
-        save = QGroupBox("Save pair")
-        sform = QFormLayout(save)
-        self.save_dir = FileEdit(mode="d", nullable=True, tooltip="The pair becomes the case folder FOLDER/NAME/")
-        self.stem = QLineEdit("SYN-0001")
-        self.stem.setToolTip("Case name: files NAME_labels7.nii.gz, NAME_t1ce.nii.gz and NAME.json")
-        self.save_button = QPushButton("Save pair…")
-        self.save_button.clicked.connect(self.save)
-        sform.addRow("Folder", self.save_dir.native)
-        sform.addRow("Case name", self.stem)
-        sform.addRow(self.save_button)
 
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -199,14 +140,15 @@ class LabelToMRWidget(QWidget):
                           "or choose a checkpoint file above.", error=True)
 
     def set_renderer(self, renderer, path=None) -> None:
-        if self._holder.live is not None:
-            self._holder.live.close(wait=2.0)
-            self._holder.live = None
+        if self.live is not None:
+            self.live.close(wait=2.0)
+            self.live = None
         self.renderer = renderer
         self._last = None
         self._requested = None
         if renderer is not None:
-            self._holder.live = LiveRenderer(renderer)
+            self.live = LiveRenderer(renderer)
+            self.runner.start(self.live.job, replace=True)  # the previous renderer's results are stale
             self._renderer_name = _model_name(renderer, path)
             self._message(f"Renderer: {self._renderer_name}. Start from a map, then paint.")
         self._update_model_info()
@@ -247,10 +189,6 @@ class LabelToMRWidget(QWidget):
             b.setEnabled(ok)
         self.sample_button.setEnabled(ok and self.sampler is not None)
         self.sample_seed.setEnabled(ok and self.sampler is not None)
-
-    @property
-    def live(self) -> LiveRenderer | None:
-        return self._holder.live
 
     @property
     def size(self) -> int:
@@ -345,8 +283,7 @@ class LabelToMRWidget(QWidget):
             self._debounce.start()  # restarts: a brush stroke renders once it pauses
 
     def _seed(self) -> int | None:
-        v = self.style_seed.value()
-        return None if v == MEAN_STYLE else int(v)
+        return self.render_box.seed()
 
     def render_now(self) -> None:
         if self.live is None or self.layers.labels is None:
@@ -362,8 +299,8 @@ class LabelToMRWidget(QWidget):
             return  # a redraw (e.g. a slider move), not an edit: the MR already shows this map
         self._requested = wanted
         self.live.request(labels, wanted[1])
+        self.runner.poke()
         self._message(f"Rendering… (renderer {self._renderer_name})")
-        self._poll_timer.start()
 
     def render_styles(self) -> None:
         if self.live is None or self.layers.labels is None:
@@ -372,28 +309,23 @@ class LabelToMRWidget(QWidget):
         first = max(0, self.style_seed.value())
         seeds = list(range(first, first + self.k_styles.value()))
         self.live.request_styles(validate_map(self.layers.labels.data), seeds)
+        self.runner.poke()
         self._message(f"Rendering {len(seeds)} styles (seeds {seeds[0]}–{seeds[-1]})…")
-        self._poll_timer.start()
 
-    def _poll(self) -> None:
-        live = self.live
-        if live is None:
-            self._poll_timer.stop()
-            return
-        results = live.drain()
+    def _results(self, results: list) -> None:
         for r in results:
+            if not isinstance(r, RenderResult) or r.kind not in (LIVE, STYLES):
+                continue
             if not r.ok:
                 self._message(f"Rendering failed: {r.error}", error=True)
             elif r.kind == LIVE:
                 self._last = r
                 self.layers.show_mr(r.images)
                 self._message(f"Rendered in {r.render_ms:.0f} ms · renderer {self._renderer_name}")
-            elif r.kind == STYLES:
+            else:
                 self.layers.show_styles(r.images, r.seeds)
                 self._message(f"{len(r.seeds)} styles (seeds {r.seeds[0]}–{r.seeds[-1]}) in "
                               f"{r.render_ms:.0f} ms, below the pair.")
-        if not results and not live.busy and not self._debounce.isActive():
-            self._poll_timer.stop()
 
     # --- saving ---------------------------------------------------------------------------------
     def save(self) -> None:

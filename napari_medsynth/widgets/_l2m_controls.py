@@ -1,0 +1,81 @@
+"""The Label → MR panel's groups of controls: where the map starts from, how it renders, where it is saved.
+
+Layout only; :mod:`.label_to_mr` connects them to the map, the renderer and the files.
+"""
+
+from __future__ import annotations
+
+from magicgui.widgets import FileEdit
+from qtpy.QtWidgets import QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
+
+MEAN_STYLE = -1  # the style spin box's minimum, shown as "mean style"
+
+
+class StartControls(QGroupBox):
+    """A blank brain outline, a PGGAN sample (with its seed), or a slice of an open label layer."""
+
+    def __init__(self) -> None:
+        super().__init__("Start from")
+        grid = QGridLayout(self)
+        self.blank_button = QPushButton("New blank map")
+        self.blank_button.setToolTip("A brain outline (grey matter, white matter, ventricles) to paint a tumor into")
+        self.sample_button = QPushButton("Sample from PGGAN")
+        self.sample_seed = QSpinBox()
+        self.sample_seed.setRange(0, 2**31 - 1)
+        self.sample_seed.setPrefix("seed ")
+        self.sample_seed.setToolTip("The same seed always gives the same label map")
+        self.source_combo = QComboBox()
+        self.source_combo.setToolTip("A label layer: a 7-class map (_labels7) or a BraTS segmentation (_seg)")
+        self.slice_button = QPushButton("Use current slice")
+        self.slice_button.setToolTip("Take the axial slice shown in the viewer from the chosen label layer")
+        self.source_info = QLabel()
+        self.source_info.setWordWrap(True)
+        grid.addWidget(self.blank_button, 0, 0, 1, 2)
+        grid.addWidget(self.sample_button, 1, 0)
+        grid.addWidget(self.sample_seed, 1, 1)
+        grid.addWidget(self.source_combo, 2, 0)
+        grid.addWidget(self.slice_button, 2, 1)
+        grid.addWidget(self.source_info, 3, 0, 1, 2)
+
+
+class RenderControls(QGroupBox):
+    """The style seed of the live render, and K styles of the same map."""
+
+    def __init__(self) -> None:
+        super().__init__("Render")
+        form = QFormLayout(self)
+        self.style_seed = QSpinBox()
+        self.style_seed.setRange(MEAN_STYLE, 2**31 - 1)
+        self.style_seed.setSpecialValueText("mean style")
+        self.style_seed.setValue(MEAN_STYLE)
+        self.style_seed.setToolTip("Style of the rendered MR; 'mean style' is the renderer's average look")
+        form.addRow("Style seed", self.style_seed)
+        row = QHBoxLayout()
+        self.k_styles = QSpinBox()
+        self.k_styles.setRange(2, 16)
+        self.k_styles.setValue(4)
+        self.k_styles.setPrefix("K = ")
+        self.styles_button = QPushButton("Render K styles")
+        self.styles_button.setToolTip("The same map in K styles (seeds from the style seed on), below the pair")
+        row.addWidget(self.k_styles)
+        row.addWidget(self.styles_button)
+        form.addRow(row)
+
+    def seed(self) -> int | None:
+        v = self.style_seed.value()
+        return None if v == MEAN_STYLE else int(v)
+
+
+class SaveControls(QGroupBox):
+    """The case folder a pair is saved as."""
+
+    def __init__(self) -> None:
+        super().__init__("Save pair")
+        form = QFormLayout(self)
+        self.save_dir = FileEdit(mode="d", nullable=True, tooltip="The pair becomes the case folder FOLDER/NAME/")
+        self.stem = QLineEdit("SYN-0001")
+        self.stem.setToolTip("Case name: files NAME_labels7.nii.gz, NAME_t1ce.nii.gz and NAME.json")
+        self.save_button = QPushButton("Save pair…")
+        form.addRow("Folder", self.save_dir.native)
+        form.addRow("Case name", self.stem)
+        form.addRow(self.save_button)
