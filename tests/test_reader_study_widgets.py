@@ -9,6 +9,7 @@ from qtpy.QtCore import Qt
 
 from napari_medsynth.reader_study import create_study
 from napari_medsynth.reader_study.sheets import read_key
+from napari_medsynth.widgets._clean_layout import camera_of
 from napari_medsynth.widgets.reader_session import ReaderSessionWidget
 from napari_medsynth.widgets.study_results import StudyResultsWidget
 from napari_medsynth.widgets.study_setup import create_study_widget
@@ -45,7 +46,7 @@ def test_full_ten_image_session_with_keyboard(session_widget, tumor_study, qtbot
     widget.reader_edit.setText("reader1")
     qt_viewer = viewer.window._qt_viewer
     assert not qt_viewer.dockLayerList.isHidden() and not qt_viewer.dims.isHidden()
-    zoom = viewer.camera.zoom
+    zoom = camera_of(viewer).zoom
     widget.start()
     canvas = qt_viewer.canvas.native
     assert qt_viewer.dockLayerList.isHidden() and qt_viewer.dockLayerControls.isHidden()
@@ -75,7 +76,7 @@ def test_full_ten_image_session_with_keyboard(session_widget, tumor_study, qtbot
 
     widget.stop()  # the "Close" button of the finish screen
     assert not qt_viewer.dockLayerList.isHidden() and not qt_viewer.dims.isHidden() and before.visible
-    assert viewer.camera.zoom == pytest.approx(zoom)
+    assert camera_of(viewer).zoom == pytest.approx(zoom)
     assert [layer.name for layer in viewer.layers] == ["patient_T1_real_scan"]
     assert viewer.bind_key("R", None) is None  # the reading shortcuts are gone again
 

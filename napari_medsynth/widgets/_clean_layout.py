@@ -11,6 +11,12 @@ from __future__ import annotations
 from qtpy.QtWidgets import QDockWidget, QWidget
 
 
+
+def camera_of(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+
 class CleanLayout:
     """Hide other dock widgets and layers of ``viewer`` except the dock holding ``keep``."""
 
@@ -26,7 +32,8 @@ class CleanLayout:
         self._layers = [(layer, layer.visible) for layer in viewer.layers]
         self._ndisplay = viewer.dims.ndisplay
         self._selection = set(viewer.layers.selection)
-        self._camera = (viewer.camera.center, viewer.camera.zoom, viewer.camera.angles)
+        cam = camera_of(viewer)
+        self._camera = (cam.center, cam.zoom, cam.angles)
         self._grid = viewer.grid.enabled
         viewer.grid.enabled = False
         for widget, _ in self._docks + self._sliders:
@@ -47,5 +54,6 @@ class CleanLayout:
                 layer.visible = was_visible
         self.viewer.dims.ndisplay = self._ndisplay
         self.viewer.grid.enabled = self._grid
-        self.viewer.camera.center, self.viewer.camera.zoom, self.viewer.camera.angles = self._camera
+        cam = camera_of(self.viewer)
+        cam.center, cam.zoom, cam.angles = self._camera
         self.viewer.layers.selection.update(layer for layer in self._selection if layer in self.viewer.layers)

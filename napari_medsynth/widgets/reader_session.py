@@ -21,7 +21,7 @@ from qtpy.QtWidgets import (
 
 from ..reader_study.session import ReaderSession
 from ..reader_study.study import StudyError
-from ._clean_layout import CleanLayout
+from ._clean_layout import CleanLayout, camera_of
 
 #: key -> (part of the answer, value)
 KEYS = {"R": ("answer", "real"), "F": ("answer", "synthetic"), "S": ("answer", "synthetic"),
@@ -276,10 +276,11 @@ class ReaderSessionWidget(QWidget):
     def _fit_view(self, shape) -> None:
         """Centre and fit the stimulus (hidden layers must not widen the view, so no reset_view)."""
         h, w = shape
-        self.viewer.camera.angles = (0, 0, 0)
-        self.viewer.camera.center = ((h - 1) / 2, (w - 1) / 2)
+        camera = camera_of(self.viewer)
+        camera.angles = (0, 0, 0)
+        camera.center = ((h - 1) / 2, (w - 1) / 2)
         canvas_h, canvas_w = self.viewer.canvas.size
-        self.viewer.camera.zoom = 0.95 * min(canvas_h / h, canvas_w / w)
+        camera.zoom = 0.95 * min(canvas_h / h, canvas_w / w)
 
     def _sync_buttons(self) -> None:
         for (part, value), button in self.buttons.items():
