@@ -7,7 +7,6 @@ Prints the median of repeated runs; region growing should stay well under ~0.2 s
 tolerance slider.
 """
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -40,8 +39,8 @@ def main() -> None:
     enh = np.argwhere(seg == 4)
     seed = tuple(enh[np.argmin(((enh - enh.mean(0)) ** 2).sum(1))])
     for mode, radius in (("2d", 40), ("3d", 25), ("3d", 40)):
-        t, mask = timed(lambda: grow_region(img.data, seed, 0.15 * width, mode=mode, roi_radius_mm=radius,
-                                            spacing=img.spacing))
+        t, mask = timed(lambda mode=mode, radius=radius: grow_region(img.data, seed, 0.15 * width, mode=mode,
+                                                                     roi_radius_mm=radius, spacing=img.spacing))
         print(f"grow_region {mode} radius {radius:2d} mm:       {t * 1000:7.1f} ms  ({int(mask.sum())} voxels)")
     t, found = timed(lambda: extract_patient(img.data, seg, spacing=img.spacing), 1)
     print(f"extract_patient (whole volume):       {t * 1000:7.1f} ms  ({len(found.crops)} crops, "

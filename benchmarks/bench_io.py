@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-
 from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
+
 from napari_medsynth.io import read_case, read_volume, write_volume
 
 
@@ -51,7 +51,8 @@ def main() -> None:
         rows.append(("read 240×240×155 int16 .nii.gz (reorient LPS→SPL)", t_read, _peak_mib(lambda: read_volume(src))))
         out = Path(tmp) / "out.nii.gz"
         t_write, _ = _timed(lambda: write_volume(out, v.data, v.metadata()))
-        rows.append(("write it back atomically (.nii.gz)", t_write, _peak_mib(lambda: write_volume(out, v.data, v.metadata()))))
+        peak = _peak_mib(lambda: write_volume(out, v.data, v.metadata()))
+        rows.append(("write it back atomically (.nii.gz)", t_write, peak))
         raw = Path(tmp) / "out.nii"
         t_raw, _ = _timed(lambda: write_volume(raw, v.data, v.metadata()))
         rows.append(("write it back atomically (.nii, uncompressed)", t_raw, float("nan")))

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from _machine import cpu_name  # noqa: E402
+
 from napari_medsynth._sample_data import sample_data_dir  # noqa: E402
 from napari_medsynth.pggan.sample import LabelMapSampler  # noqa: E402
 from napari_medsynth.train import StepEvent, Trainer, TrainSettings  # noqa: E402

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from _machine import cpu_name  # noqa: E402
+
 from napari_medsynth.sage.shapes import ShapeModel  # noqa: E402
 from napari_medsynth.sage.texture import DEFAULT_STEPS, TextureModel  # noqa: E402
 from napari_medsynth.sage.texture_features import VGG19Features, state_sha256  # noqa: E402

@@ -40,11 +40,11 @@ def main(argv=None) -> int:
 
     import torch
 
-    from napari_medsynth.spade import SpadeRenderer
-    from napari_medsynth.train.device import Precision
     from napari_medsynth.data.paired import PairedSliceDataset
     from napari_medsynth.geometry import center_on_square
+    from napari_medsynth.spade import SpadeRenderer
     from napari_medsynth.spade.recipe import SpadeConfig, SpadeRecipe
+    from napari_medsynth.train.device import Precision
 
     torch.set_num_threads(args.threads)
     renderer = SpadeRenderer.load(args.checkpoint)

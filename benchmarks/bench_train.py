@@ -28,7 +28,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
+from _machine import cpu_name  # noqa: E402 (benchmarks/ is on sys.path when a script runs)
+
 from napari_medsynth.train import StepEvent, Trainer, TrainSettings, load_checkpoint  # noqa: E402
 from napari_medsynth.train.checkpoint import checkpoint_path, model_card, save_checkpoint  # noqa: E402
 

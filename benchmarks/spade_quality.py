@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from napari_medsynth.data.paired import PairedSliceDataset  # noqa: E402
 from napari_medsynth.io.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
 from napari_medsynth.labels import COMPLETE7  # noqa: E402
 from napari_medsynth.metrics import ssim_pairs  # noqa: E402
 from napari_medsynth.spade import SpadeRenderer  # noqa: E402
-from napari_medsynth.data.paired import PairedSliceDataset  # noqa: E402
 
 CLASS_NAMES = {c.value: c.name.split(" ")[0] for c in COMPLETE7}
 MIN_PIXELS = 30
@@ -205,9 +205,10 @@ def main(argv=None) -> int:
         f"- Texture: std inside each class of the render divided by that of the real slice (classes with at least "
         f"{MIN_PIXELS} pixels in a slice). 1.0 = as much texture as the real image; the painting has none.",
         f"- Machine Turing test: `evaluate.turing.machine_turing_test`, {args.turing_steps} training steps, 64x64 "
-        "patches (the whole slice at this resolution; images mapped to [-1, 1] as the test expects), trained on one held-out case's real vs synthetic slices and "
+        "patches (the whole slice at this resolution; images mapped to [-1, 1] as the test expects), "
+        "trained on one held-out case's real vs synthetic slices and "
         "scored on the other's; 0.5 = indistinguishable, 1.0 = always spotted.",
-        f"- Class means for the painting come from the training cases: "
+        "- Class means for the painting come from the training cases: "
         + ", ".join(f"{CLASS_NAMES[c]} {means[c]:.3f}" for c in range(7)) + ".",
         "",
         "![SPADE vs real](spade_vs_real.png)",

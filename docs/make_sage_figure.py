@@ -25,7 +25,11 @@ from napari_medsynth.io.atomic import atomic_write, atomic_write_text  # noqa: E
 from napari_medsynth.sage.baselines import TumorCropGAN  # noqa: E402
 from napari_medsynth.sage.dataset import CropDataset  # noqa: E402
 from napari_medsynth.sage.shape_metrics import (  # noqa: E402
-    iou_matrix, leave_one_group_out_nearest_iou, mean_pairwise_iou, nearest_real_iou)
+    iou_matrix,
+    leave_one_group_out_nearest_iou,
+    mean_pairwise_iou,
+    nearest_real_iou,
+)
 from napari_medsynth.sage.shapes import ShapeModel  # noqa: E402
 from napari_medsynth.sage.texture import TextureModel, gram_loss  # noqa: E402
 

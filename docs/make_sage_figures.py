@@ -37,7 +37,7 @@ def merged_figure(dataset: str, checkpoints: str | None, n: int = 4, seed: int =
         results.append(gen.generate(spec))
     fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6.6), facecolor="black")
     for j, g in enumerate(results):
-        where = "MSYN-H02 slice %d" % g.spec.phi.slice if g.spec.phi.volume else g.provenance["dataset"]["phi_from"]
+        where = f"MSYN-H02 slice {g.spec.phi.slice}" if g.spec.phi.volume else g.provenance["dataset"]["phi_from"]
         for i, img in enumerate((g.phi, g.image)):
             ax = axes[i, j]
             ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -102,4 +102,5 @@ if __name__ == "__main__":
     p.add_argument("--dataset", required=True)
     p.add_argument("--checkpoints")
     a = p.parse_args()
-    print(merged_figure(a.dataset, a.checkpoints) if a.what == "merged" else studio_screenshot(a.dataset, a.checkpoints))
+    make = merged_figure if a.what == "merged" else studio_screenshot
+    print(make(a.dataset, a.checkpoints))

@@ -23,8 +23,9 @@ import atexit
 import queue
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 #: ``progress(done, total, message)``: the one progress callback of every slow function in the
 #: package (``done`` of ``total`` units; ``total`` is 1.0 where work is measured as a fraction).
@@ -60,7 +61,7 @@ class ErrorEvent:
 class JobContext:
     """What a job's function gets: report progress, emit events, see whether to stop."""
 
-    def __init__(self, job: "Job"):
+    def __init__(self, job: Job):
         self._job = job
 
     def progress(self, done: float, total: float, message: str = "") -> None:
@@ -78,7 +79,7 @@ class JobContext:
         return self._job._stop.is_set()
 
 
-_LIVE: set["Job"] = set()
+_LIVE: set[Job] = set()
 _LIVE_LOCK = threading.Lock()
 #: Seconds a job still running at interpreter exit is given to stop cleanly.
 EXIT_WAIT_S = 120
@@ -103,7 +104,7 @@ class Job:
         self.context = JobContext(self)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "Job":
+    def start(self) -> Job:
         with _LIVE_LOCK:
             _LIVE.add(self)
         self._thread.start()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from eval_helpers import blob_set
-from napari_medsynth.evaluate.downstream import (DownstreamSettings, conditions, dice_scores,
-                                                 downstream_experiment, patient_folds)
+
+from napari_medsynth.evaluate.downstream import (
+    DownstreamSettings,
+    conditions,
+    dice_scores,
+    downstream_experiment,
+    patient_folds,
+)
 from napari_medsynth.evaluate.training import EvaluationError
 
 

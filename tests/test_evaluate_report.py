@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from eval_helpers import write_blob_folder
+
 from napari_medsynth.evaluate.imagesets import load_image_set
 
 ROOT = Path(__file__).resolve().parents[1]

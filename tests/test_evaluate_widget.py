@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 from eval_helpers import write_blob_folder
+
 from napari_medsynth.evaluate.clusters import load_clusters, write_kept_list
 from napari_medsynth.widgets.evaluate import EvaluateWidget
 

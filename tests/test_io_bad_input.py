@@ -1,8 +1,6 @@
 """Every kind of bad input gets a specific message, and napari keeps running."""
 
 import gzip
-import struct
-import warnings
 
 import nibabel as nib
 import numpy as np

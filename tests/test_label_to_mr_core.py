@@ -11,8 +11,14 @@ import pytest
 from napari_medsynth._reader import napari_get_reader, read_path
 from napari_medsynth._sample_data import sample_case_dir
 from napari_medsynth.io import read_volume
-from napari_medsynth.spade.label_maps import (LabelMapError, fit_to_canvas, guess_vocabulary, map_from_volume,
-                                              template_map, validate_map)
+from napari_medsynth.spade.label_maps import (
+    LabelMapError,
+    fit_to_canvas,
+    guess_vocabulary,
+    map_from_volume,
+    template_map,
+    validate_map,
+)
 from napari_medsynth.spade.live import LIVE, STYLES, LiveRenderer
 from napari_medsynth.spade.pairs import provenance, save_pair
 

@@ -12,8 +12,8 @@ from qtpy.QtCore import Qt
 
 from napari_medsynth._sample_data import sample_case_dir
 from napari_medsynth.pggan.sample import LabelMapSampler
-from napari_medsynth.spade.render import SpadeRenderer
 from napari_medsynth.spade.label_maps import map_from_volume, template_map
+from napari_medsynth.spade.render import SpadeRenderer
 from napari_medsynth.train import Trainer, TrainSettings, latest_checkpoint
 from napari_medsynth.widgets._pair_layers import GAP, LABEL_LAYER, MR_LAYER, STYLES_LAYER
 

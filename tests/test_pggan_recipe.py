@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-
-from napari_medsynth.train import StepEvent, load_checkpoint, latest_checkpoint
-from napari_medsynth.train.checkpoint import list_checkpoints
 from pggan_helpers import make_small_case, train_tiny
+
+from napari_medsynth.train import StepEvent, latest_checkpoint, load_checkpoint
+from napari_medsynth.train.checkpoint import list_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,9 @@ def _class_tv(maps, real):
 def test_labels_generator_learns_the_class_layout(tmp_path, case):
     """From random logits to maps with the real class mix, background at the edges and tissue in
     the middle, like the real 8x8 maps of the case, in 120 steps."""
+    from napari_medsynth.data.paired import PairedSliceDataset
     from napari_medsynth.pggan.network import PGGANGenerator
     from napari_medsynth.pggan.sample import LabelMapSampler
-    from napari_medsynth.data.paired import PairedSliceDataset
 
     real = PairedSliceDataset(case, 8).labels
     untrained = LabelMapSampler(PGGANGenerator(8, 8, 7, 4, 8), level=1, alpha=1.0).sample(64, seed=1)
@@ -69,8 +69,8 @@ def test_labels_generator_learns_the_class_layout(tmp_path, case):
 
 def test_mr_recipe_trains_and_moves_towards_the_data(tmp_path, case):
     """The MR mode (noise -> slice, Han et al.): its average image approaches the real average."""
-    from napari_medsynth.pggan.network import PGGANGenerator
     from napari_medsynth.data.paired import PairedSliceDataset
+    from napari_medsynth.pggan.network import PGGANGenerator
 
     events = []
     train_tiny(tmp_path / "mr", steps=60, recipe="pggan-mr", data=case, image_size=8, batch_size=8,

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from pggan_helpers import REPO_ROOT, make_small_case, train_tiny
 
 from napari_medsynth.cli import main
 from napari_medsynth.io import read_volume
@@ -15,7 +16,6 @@ from napari_medsynth.pggan.figures import colorize, contact_sheet
 from napari_medsynth.pggan.sample import LabelMapSampler
 from napari_medsynth.train import latest_checkpoint
 from napari_medsynth.train.checkpoint import CheckpointError
-from pggan_helpers import REPO_ROOT, make_small_case, train_tiny
 
 
 @pytest.fixture(scope="module")

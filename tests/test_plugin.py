@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 from qtpy.QtCore import Qt
-import pytest
 
 
 def test_manifest_validates():

@@ -98,7 +98,8 @@ def test_sessions_merge_and_score_like_sheets(made, tmp_path):
     sessions = [tmp_path / "r1.jsonl", tmp_path / "r2.jsonl"]
     out = cli("study", "merge", *sessions, "--key", made / "study_key.csv", "--out", tmp_path / "merged.csv")
     assert "24 answers from 2 reader(s)" in out.stdout
-    cli("study", "score", "--key", made / "study_key.csv", "--answers", tmp_path / "merged.csv", "--out", tmp_path / "a")
+    cli("study", "score", "--key", made / "study_key.csv", "--answers", tmp_path / "merged.csv",
+        "--out", tmp_path / "a")
     cli("study", "score", "--key", made / "study_key.csv", "--answers", *sessions, "--out", tmp_path / "b")
     assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
 

@@ -69,7 +69,8 @@ def test_three_readers_two_groups_and_the_mean_row():
     assert m["accuracy"] == pytest.approx(0.75)
     assert m["fpr"] == pytest.approx((0 + 1 + 0.25) / 3)
     half = 4.302653 * 0.25 / np.sqrt(3)
-    assert (m["accuracy_ci_low"], m["accuracy_ci_high"]) == pytest.approx((0.75 - half, min(1.0, 0.75 + half)), abs=1e-6)
+    expected = (0.75 - half, min(1.0, 0.75 + half))
+    assert (m["accuracy_ci_low"], m["accuracy_ci_high"]) == pytest.approx(expected, abs=1e-6)
     assert m["real_as_real"] == 4 + 4 + 3 and m["n"] == 24  # pooled counts
     assert m["p_value"] == pytest.approx(binomtest(8 + 4 + 6, 24).pvalue)
     # mutated has only real images: FPR undefined (no synthetic), FNR defined

@@ -7,9 +7,17 @@ import pytest
 
 from napari_medsynth._sample_data import sample_case_dir
 from napari_medsynth.io import brain_mask, read_volume
-from napari_medsynth.sage.merge import (MergeError, attribute_limits, merge_tumor, normalize_slice, rel_to_pixel,
-                                        rotation_for_orientation, sample_attributes, seam_gradients,
-                                        shape_orientation_deg)
+from napari_medsynth.sage.merge import (
+    MergeError,
+    attribute_limits,
+    merge_tumor,
+    normalize_slice,
+    rel_to_pixel,
+    rotation_for_orientation,
+    sample_attributes,
+    seam_gradients,
+    shape_orientation_deg,
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 import torch
+from sage_helpers import make_crop_dataset
 from torch import nn
+from train_helpers import REPO_ROOT
 
 from napari_medsynth.networks.wgan_gp import gradient_penalty
 from napari_medsynth.train import Trainer, TrainSettings, list_recipes, load_checkpoint
-from sage_helpers import make_crop_dataset
-from train_helpers import REPO_ROOT
 
 torch.set_num_threads(1)
 TINY = {"batch_size": 4, "z_dim": 8, "width": 4, "preview_count": 2, "image_size": 32}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sage_helpers import make_crop_dataset
 
+from napari_medsynth.sage.lmsgan_recipe import is_noise_step
 from napari_medsynth.sage.shape_metrics import (
     iou_matrix,
     leave_one_group_out_nearest_iou,
@@ -14,8 +16,6 @@ from napari_medsynth.sage.shape_metrics import (
 )
 from napari_medsynth.sage.shapes import ShapeModel
 from napari_medsynth.train import CheckpointError, DatasetError, StepEvent, Trainer, TrainSettings
-from napari_medsynth.sage.lmsgan_recipe import is_noise_step
-from sage_helpers import make_crop_dataset
 
 torch.set_num_threads(1)
 TINY = {"batch_size": 8, "z_dim": 8, "hidden": 64, "width": 4, "preview_count": 4, "image_size": 32}

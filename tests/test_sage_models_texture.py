@@ -8,11 +8,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sage_helpers import blob_mask, textured
 
 from napari_medsynth.sage.texture import TextureModel, gram_loss
 from napari_medsynth.sage.texture_features import VGG19Features
 from napari_medsynth.train import CheckpointError
-from sage_helpers import blob_mask, textured
 
 torch.set_num_threads(1)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from qtpy.QtCore import Qt
+from sage_helpers import make_crop_dataset
 
 from napari_medsynth.train import Trainer, latest_checkpoint, load_checkpoint
 from napari_medsynth.widgets.train import PREVIEW_LAYER, TrainWidget
-from sage_helpers import make_crop_dataset
 
 
 def test_lmsgan_trains_from_the_train_panel(make_napari_viewer, qtbot, tmp_path, monkeypatch):

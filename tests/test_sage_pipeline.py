@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sage_studio_helpers import STEPS, make_shape_checkpoint, make_small_dataset
 
-from napari_medsynth.sage.dataset import CropDataset
 from napari_medsynth.sage.batches import random_spec
+from napari_medsynth.sage.dataset import CropDataset
 from napari_medsynth.sage.pipeline import GenerationSpec, PhiSource, ProvenanceError, SageGenerator, ShapeSource
 from napari_medsynth.sage.samples import generate_batch, regenerate, write_sample
 

@@ -7,8 +7,8 @@ import pytest
 from conftest import save_nifti
 from spade_helpers import phantom_case
 
-from napari_medsynth.train.data import DatasetError
 from napari_medsynth.data.paired import PairedSliceDataset, intensity_tissues
+from napari_medsynth.train.data import DatasetError
 
 #: complete class -> (BraTS seg, FAST tissue)
 TO_SEG = np.array([0, 1, 2, 4, 0, 0, 0], np.uint8)
@@ -64,8 +64,9 @@ def test_intensity_fallback_finds_the_tissues_of_a_t1_image():
 
 def test_intensity_fallback_on_the_sample_anatomy():
     """Against the atlas tissue classes of a sample case: a rough but useful stand-in."""
-    from napari_medsynth.io import read_volume
     from train_helpers import REPO_ROOT
+
+    from napari_medsynth.io import read_volume
 
     case = REPO_ROOT / "sample_data" / "MSYN-H01"
     mr = read_volume(case / "MSYN-H01_t1ce.nii.gz").data

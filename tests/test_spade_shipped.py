@@ -12,8 +12,8 @@ from train_helpers import REPO_ROOT, cli, cli_env
 
 from napari_medsynth._shipped import shipped_checkpoint
 from napari_medsynth.cli import main
-from napari_medsynth.spade import SpadeRenderer
 from napari_medsynth.data.paired import PairedSliceDataset
+from napari_medsynth.spade import SpadeRenderer
 
 HELD_OUT = "MSYN-007"
 

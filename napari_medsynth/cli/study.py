@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--confidence", action="store_true", help="also ask a 1-5 confidence per image")
     p.add_argument("--allow-revise", action="store_true", help="let readers go back and change answers")
     p.add_argument("--seed", help="make selection and ids reproducible (keep it private, like the key)")
-    p.add_argument("--key", metavar="KEY.csv", help="where to write the answer key (default: STUDY_key.csv beside STUDY)")
+    p.add_argument("--key", metavar="KEY.csv",
+                   help="where to write the answer key (default: STUDY_key.csv beside STUDY)")
     p.add_argument("--title", help="study title shown to readers (default: the folder name)")
     p.add_argument("--out", required=True, metavar="STUDY", help="new study folder")
     p.set_defaults(func=_create)

@@ -262,7 +262,8 @@ class PairedSliceDataset:
         self.labels = np.concatenate([self.labels, self.labels[extra]])
         self.sources = self.sources + [self.sources[i] for i in extra]
         self.oversampled += len(extra)
-        self._oversample_note = f"{hit.size} slices with classes {', '.join(map(str, classes))} drawn {factor}x as often"
+        named = ", ".join(map(str, classes))
+        self._oversample_note = f"{hit.size} slices with classes {named} drawn {factor}x as often"
         return len(extra)
 
     @property

@@ -270,8 +270,8 @@ def _segment_fold(real, synthetic, train_idx, test_idx, classic, amount, s, fold
     size = real.images.shape[-1]
     net, _ = fit_network("unet2d", folder, images, np.zeros(len(images), np.int64), masks,
                          steps=s.unet_steps, seed=s.seed, threads=s.threads, progress=progress, label="U-Net",
-                         overrides={"image_size": size, "batch_size": max(2, s.batch_size // 2), "width": s.width, "lr": s.lr,
-                                    "augment": "classic" if classic else "flip"})
+                         overrides={"image_size": size, "batch_size": max(2, s.batch_size // 2), "width": s.width,
+                                    "lr": s.lr, "augment": "classic" if classic else "flip"})
     test_idx = test_idx[real.has_mask[test_idx]]
     truth = real.masks[test_idx].astype(bool)
     with_tumor = truth.sum(axis=(1, 2)) > 0

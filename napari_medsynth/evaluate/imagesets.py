@@ -16,8 +16,9 @@ tissue).
 A JSON sidecar ``<stem>.json`` may give ``"patient"`` and ``"class"`` (the SAGE generator writes
 ``<stem>.npy``, ``<stem>_label.npy`` and ``<stem>.json`` with ``"patient": "synthetic"``).
 Without a sidecar, the class is the name of the first subfolder below the set's root (e.g.
-``real/mutated/...``; a BraTS case folder named like its files is not a class) and the patient is the file's case name (the stem without a modality or
-mask suffix). Images with a mask but without any class get "tumor" or "non-tumor" from the mask.
+``real/mutated/...``; a BraTS case folder named like its files is not a class) and the patient
+is the file's case name (the stem without a modality or mask suffix). Images with a mask but
+without any class get "tumor" or "non-tumor" from the mask.
 
 A tumor-crop dataset folder (``manifest.json`` of :class:`~napari_medsynth.sage.dataset.CropDataset`)
 is read as its tumor crops (TC, class and patient from the manifest, BTC as masks); with
@@ -36,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import VolumeReadError, is_nifti_path, percentile_rescale, read_volume
 from ..geometry import to_square
+from ..io import VolumeReadError, is_nifti_path, percentile_rescale, read_volume
 from .training import EvaluationError
 
 MASK_SUFFIXES = ("_label", "_seg", "_labels7", "_mask")
@@ -67,7 +68,7 @@ class ImageSet:
     def class_names(self) -> list[str]:
         return sorted(set(self.classes.tolist()))
 
-    def subset(self, index) -> "ImageSet":
+    def subset(self, index) -> ImageSet:
         index = np.asarray(index, dtype=int)
         masks = None if self.masks is None else self.masks[index]
         return ImageSet(self.name, self.root, self.images[index], masks, self.has_mask[index],

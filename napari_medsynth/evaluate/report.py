@@ -84,7 +84,8 @@ def evaluate(real_dir, synthetic_dir, out_dir, settings: EvaluationSettings | No
     ssim = ssim_pairs(synthetic.images, real.images, data_range=2.0, n_pairs=s.ssim_pairs, seed=s.seed)
     numbers["ssim"] = {"mean": ssim.mean, "std": ssim.std, "n_pairs": ssim.n_pairs, "pairing": ssim.pairing}
     swd = sliced_wasserstein_distance(real.images, synthetic.images, seed=s.seed)
-    numbers["swd"] = {"resolutions": list(swd.resolutions), "per_level_x1e3": list(swd.per_level), "mean_x1e3": swd.mean}
+    numbers["swd"] = {"resolutions": list(swd.resolutions), "per_level_x1e3": list(swd.per_level),
+                      "mean_x1e3": swd.mean}
     # 3. machine Turing test
     from .turing import machine_turing_test
 
@@ -272,7 +273,8 @@ def render_markdown(n: dict) -> str:
               f"{t['n_train_fake']} synthetic images, tested on {st['n']} held-out images (half real). "
               "0.5 = indistinguishable.", "",
               "| Accuracy | 95% CI | p (one-sided vs 0.5) | Verdict |", "|---|---|---|---|",
-              f"| {_fmt(st['accuracy'])} | {_fmt(st['ci_low'])} - {_fmt(st['ci_high'])} | {st['p_value']:.3g} | {verdict} |"]
+              f"| {_fmt(st['accuracy'])} | {_fmt(st['ci_low'])} - {_fmt(st['ci_high'])} | {st['p_value']:.3g} "
+              f"| {verdict} |"]
     if d and d.get("tsne_figure"):
         lines += ["", "## t-SNE", "", "![t-SNE](figures/tsne.png)"]
     if d and d.get("clusters"):
@@ -293,7 +295,8 @@ def _downstream_tables(ds: dict) -> list[str]:
     for kind, res in ds.items():
         summary = res["summary"]
         metrics = list(next(iter(summary.values())).keys()) if summary else []
-        head = f"{kind.capitalize()}: {res['task']}" + (f" (positive: {res['positive']})" if res.get("positive") else "")
+        positive = f" (positive: {res['positive']})" if res.get("positive") else ""
+        head = f"{kind.capitalize()}: {res['task']}{positive}"
         lines += [f"### {head}", "", f"Mean (std) over {res['folds']} patient-wise folds; tested on real images "
                   "of the held-out patients only.", "",
                   "| Training set | Images | " + " | ".join(metrics) + " |",

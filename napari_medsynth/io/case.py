@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VolumeReadError
-from .nifti import is_nifti_path, read_volume, strip_nifti_extension, Volume
+from .nifti import Volume, is_nifti_path, read_volume, strip_nifti_extension
 
 #: Modality endings in display order: images first, then label maps.
 CASE_SUFFIXES = ("t1", "t1ce", "t2", "flair", "seg", "labels7")

@@ -24,8 +24,8 @@ counts heavily, instead of dividing by zero.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

@@ -9,7 +9,7 @@ module's training flag restored afterwards.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -47,7 +47,8 @@ def module_outputs(module, batches: Iterable, device=None) -> np.ndarray:
                     shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
                     raise ValueError(f"module must return a (batch, features) tensor; got {shape} for batch {i}")
                 if out.shape[0] != x.shape[0]:
-                    raise ValueError(f"module returned {out.shape[0]} rows for a batch of {x.shape[0]} images (batch {i})")
+                    raise ValueError(f"module returned {out.shape[0]} rows for a batch of {x.shape[0]} images "
+                                     f"(batch {i})")
                 outputs.append(out.detach().to("cpu", torch.float64).numpy())
     finally:
         module.train(was_training)

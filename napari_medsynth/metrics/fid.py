@@ -24,7 +24,7 @@ negative; it is clipped at 0.
 from __future__ import annotations
 
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from scipy import linalg

@@ -22,8 +22,8 @@ value against torchmetrics on the same logits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 from scipy.special import log_softmax, xlogy

@@ -12,9 +12,9 @@ usual practice: faster, and less noise in the neighbour search).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

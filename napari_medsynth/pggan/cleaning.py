@@ -16,10 +16,10 @@ import os
 
 import numpy as np
 
+from ..data.paired import check_complete_classes, find_case_pairs, labelled_slices, prepare_labels
 from ..io import VolumeReadError, read_volume
 from ..metrics.cleaning import ZScoreReport, zscore_filter
 from ..train.data import DatasetError
-from ..data.paired import check_complete_classes, find_case_pairs, labelled_slices, prepare_labels
 
 PAPER_THRESHOLD = 500.0
 PAPER_SIZE = 256

@@ -50,7 +50,7 @@ class LabelMapSampler:
         return self.generator.z_dim
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> "LabelMapSampler":
+    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> LabelMapSampler:
         """Load a ``pggan-labels`` checkpoint; ``None`` loads the shipped one (``models/pggan-labels.pt``)."""
         trained = open_trained(path, RECIPE, what="a label-map generator", default=SHIPPED_NAME)
         # The moving-average generator is what PGGAN samples from (exports store it as G).

@@ -54,7 +54,7 @@ class Confusion:
             a = "tumor" if answer.tumor_answer else "non_tumor"
             setattr(self, f"{t}_as_{a}", getattr(self, f"{t}_as_{a}") + 1)
 
-    def __add__(self, other: "Confusion") -> "Confusion":
+    def __add__(self, other: Confusion) -> Confusion:
         return Confusion(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     @property
@@ -64,7 +64,8 @@ class Confusion:
     def fraction(self, rate: str) -> tuple[int, int]:
         """(numerator, denominator) of a rate."""
         rr, rs, sr, ss = self.real_as_real, self.real_as_synthetic, self.synthetic_as_real, self.synthetic_as_synthetic
-        tt, tn, nt, nn = self.tumor_as_tumor, self.tumor_as_non_tumor, self.non_tumor_as_tumor, self.non_tumor_as_non_tumor
+        tt, tn = self.tumor_as_tumor, self.tumor_as_non_tumor
+        nt, nn = self.non_tumor_as_tumor, self.non_tumor_as_non_tumor
         return {"accuracy": (rr + ss, self.n), "fpr": (sr, sr + ss), "fnr": (rs, rr + rs),
                 "precision": (rr, rr + sr), "tumor_accuracy": (tt + nn, tt + tn + nt + nn)}[rate]
 

@@ -185,7 +185,7 @@ class ReaderSession:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "ReaderSession":
+    def __enter__(self) -> ReaderSession:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -56,7 +56,7 @@ class StudySettings:
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, where: str = STUDY_FILE) -> "StudySettings":
+    def from_json(cls, text: str, where: str = STUDY_FILE) -> StudySettings:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

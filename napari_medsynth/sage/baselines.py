@@ -24,7 +24,7 @@ class TumorCropGAN:
         self.recipe, self.size, self.sha256 = recipe, size, sha256
 
     @classmethod
-    def load(cls, name_or_path: str | Path) -> "TumorCropGAN":
+    def load(cls, name_or_path: str | Path) -> TumorCropGAN:
         """A recipe name ("sage-dcgan", "sage-wgangp": the shipped checkpoint) or a checkpoint path."""
         trained = open_trained(name_or_path, RECIPES, what="a whole-crop baseline")
         return cls(trained.network("G"), trained.recipe, trained.config.image_size, trained.sha256)

@@ -33,17 +33,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
 from skimage.measure import regionprops
 from skimage.transform import resize
 
-from ..io.normalize import brain_mask as _brain_mask
 from ..geometry import pad_to_square
+from ..io.normalize import brain_mask as _brain_mask
 from ..io.normalize import percentile_rescale
 from .dataset import CropDataset, CropDatasetError, CropRecord, CropSettings, PhiRecord
 
@@ -88,9 +88,11 @@ class AddSummary:
     dataset: str
 
     def line(self) -> str:
-        skipped = f", {self.skipped_small} tumor slice(s) below the size threshold skipped" if self.skipped_small else ""
+        skipped = (f", {self.skipped_small} tumor slice(s) below the size threshold skipped"
+                   if self.skipped_small else "")
         return (f"{self.patient} ({self.klass}): {self.n_crops} tumor crops, {self.n_phi} tumor-free slices{skipped}; "
-                f"dataset now {_plural(self.total_patients, 'patient')}, {self.total_crops} crops, {self.total_phi} tumor-free slices")
+                f"dataset now {_plural(self.total_patients, 'patient')}, {self.total_crops} crops, "
+                f"{self.total_phi} tumor-free slices")
 
 
 def _plural(n: int, word: str) -> str:

@@ -89,14 +89,14 @@ class CropDataset:
 
     # --- creation and loading ---------------------------------------------------------------
     @classmethod
-    def empty(cls, root: str | os.PathLike, settings: CropSettings | None = None) -> "CropDataset":
+    def empty(cls, root: str | os.PathLike, settings: CropSettings | None = None) -> CropDataset:
         s = settings or CropSettings()
         c, p = s.crop_size, s.phi_size
         return cls(Path(root), s, np.zeros((0, c, c), np.float32), np.zeros((0, c, c), np.uint8),
                    np.zeros((0, p, p), np.float32), np.zeros((0, p, p), np.uint8))
 
     @classmethod
-    def load(cls, root: str | os.PathLike) -> "CropDataset":
+    def load(cls, root: str | os.PathLike) -> CropDataset:
         root = Path(root)
         manifest_path = root / "manifest.json"
         if not manifest_path.is_file():
@@ -129,7 +129,7 @@ class CropDataset:
                    crops, phis, manifest["patients"])
 
     @classmethod
-    def open_or_create(cls, root: str | os.PathLike, settings: CropSettings | None = None) -> "CropDataset":
+    def open_or_create(cls, root: str | os.PathLike, settings: CropSettings | None = None) -> CropDataset:
         """Load ``root`` if it holds a dataset (its settings must match), else start an empty one."""
         root = Path(root)
         if not (root / "manifest.json").exists():
@@ -137,7 +137,8 @@ class CropDataset:
         ds = cls.load(root)
         if settings is not None and settings != ds.settings:
             raise CropDatasetError(f"{root} was made with {dataclasses.asdict(ds.settings)}; adding crops with "
-                                   f"{dataclasses.asdict(settings)} would mix sizes. Use the same settings or a new folder")
+                                   f"{dataclasses.asdict(settings)} would mix sizes. Use the same settings or a "
+                                   "new folder")
         return ds
 
     # --- editing ------------------------------------------------------------------------------

@@ -95,7 +95,8 @@ def attribute_limits(ranges: dict, k: float) -> dict[str, tuple]:
     if k < 0:
         raise ValueError(f"k must be >= 0 (got {k})")
     try:
-        cen_m, cen_s = np.asarray(ranges["centroid_rel"]["mean"], float), np.asarray(ranges["centroid_rel"]["std"], float)
+        cen_m = np.asarray(ranges["centroid_rel"]["mean"], float)
+        cen_s = np.asarray(ranges["centroid_rel"]["std"], float)
         size_m, size_s = float(ranges["size_rel"]["mean"]), float(ranges["size_rel"]["std"])
         ori_m, ori_s = float(ranges["orientation_deg"]["mean"]), float(ranges["orientation_deg"]["std"])
     except (KeyError, TypeError) as exc:

@@ -19,7 +19,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +27,14 @@ from .. import __version__
 from ..jobs import Progress
 from .crops import sha256_file
 from .dataset import CropDataset
-from .merge import (DEFAULT_SIGMA, MergeResult, merge_tumor, normalize_slice, rel_to_pixel, rotation_for_orientation,
-                    sample_attributes)
+from .merge import (
+    DEFAULT_SIGMA,
+    MergeResult,
+    merge_tumor,
+    normalize_slice,
+    rel_to_pixel,
+    rotation_for_orientation,
+)
 
 SIDECAR_FORMAT = "napari-medsynth-sage-sample"
 SIDECAR_VERSION = 1
@@ -101,7 +107,7 @@ class GenerationSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GenerationSpec":
+    def from_dict(cls, d: dict[str, Any]) -> GenerationSpec:
         try:
             return cls(**{**d, "shape": ShapeSource(**d["shape"]), "phi": PhiSource(**d["phi"]),
                           "centroid_rel": tuple(d["centroid_rel"])})
@@ -127,7 +133,7 @@ class VolumeSlices:
     spacing: tuple[float, float]
 
     @classmethod
-    def read(cls, path: str | os.PathLike) -> "VolumeSlices":
+    def read(cls, path: str | os.PathLike) -> VolumeSlices:
         from ..io import brain_mask, read_volume
 
         vol = read_volume(path, kind="image")
@@ -197,7 +203,7 @@ class SageGenerator:
         self._volumes: dict[str, VolumeSlices] = {}
 
     @classmethod
-    def open(cls, dataset_dir: str | os.PathLike, checkpoints: str | os.PathLike | None = None) -> "SageGenerator":
+    def open(cls, dataset_dir: str | os.PathLike, checkpoints: str | os.PathLike | None = None) -> SageGenerator:
         shape_path, texture_path = checkpoint_paths(checkpoints)
         return cls(CropDataset.load(dataset_dir), shape_path=shape_path, texture_path=texture_path)
 
@@ -271,7 +277,8 @@ class SageGenerator:
             i = int(src.index)
             phi, brain = self.dataset.phi[i], self.dataset.phi_mask[i].astype(bool)
             rec = self.dataset.phi_records[i]
-            return phi, brain, (1.0, 1.0), {"phi_sha256": sha256_array(phi), "phi_from": f"{rec.patient} slice {rec.slice}"}
+            prov = {"phi_sha256": sha256_array(phi), "phi_from": f"{rec.patient} slice {rec.slice}"}
+            return phi, brain, (1.0, 1.0), prov
         vol = self.volume(src.volume)
         k = int(src.slice)
         if not 0 <= k < vol.scaled.shape[0]:

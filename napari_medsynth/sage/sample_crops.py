@@ -16,10 +16,9 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
 
-from ..jobs import Progress
 from .._sample_data import list_sample_cases, sample_case_dir
+from ..jobs import Progress
 from .crops import add_volume_pair
 from .dataset import CropDataset, CropDatasetError
 

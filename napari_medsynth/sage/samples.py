@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .crops import sha256_file
 from .dataset import CropDataset
-from .pipeline import (SIDECAR_FORMAT, SIDECAR_VERSION, Generated, GenerationSpec, Progress, ProvenanceError,
-                       SageGenerator, checkpoint_paths, sha256_array)
+from .pipeline import (
+    SIDECAR_FORMAT,
+    SIDECAR_VERSION,
+    Generated,
+    GenerationSpec,
+    Progress,
+    ProvenanceError,
+    SageGenerator,
+    checkpoint_paths,
+    sha256_array,
+)
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -32,7 +42,8 @@ def write_sample(generated: Generated, out_dir: str | os.PathLike, stem: str,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"image": f"{stem}.npy", "label": f"{stem}_label.npy"}
-    for name, arr in ((files["image"], generated.image.astype(np.float32)), (files["label"], generated.label.astype(np.uint8))):
+    arrays = ((files["image"], generated.image.astype(np.float32)), (files["label"], generated.label.astype(np.uint8)))
+    for name, arr in arrays:
         buf = _io.BytesIO()
         np.save(buf, arr, allow_pickle=False)
         atomic_write_bytes(out / name, buf.getvalue())

@@ -11,7 +11,7 @@ milliseconds (see ``benchmarks/bench_crops.py``) and can follow a tolerance slid
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage

@@ -46,7 +46,7 @@ class ShapeModel:
         self.path = path
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "ShapeModel":
+    def load(cls, path: str | Path | None = None) -> ShapeModel:
         """``path`` to a sage-lmsgan checkpoint; ``None``: the shipped one (models/sage-lmsgan.pt)."""
         trained = open_trained(path, RECIPE, what="a shape model")
         return cls(trained.network("E"), trained.network("G"), trained.config, trained.sha256, trained.path)

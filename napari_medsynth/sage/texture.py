@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -82,7 +81,7 @@ def gram_loss(image, texture, extractor: nn.Module | None = None, image_mask=Non
 class TextureModel:
     """Per-sample texture synthesis for tumor shapes (see the module docstring)."""
 
-    _default: "TextureModel | None" = None
+    _default: TextureModel | None = None
     _default_lock = threading.Lock()
 
     def __init__(self, extractor: nn.Module, sha256: str, source: str, layer_weights: tuple[float, ...] | None = None,
@@ -96,14 +95,15 @@ class TextureModel:
         self.steps = int(steps)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "TextureModel":
+    def load(cls, path: str | Path | None = None) -> TextureModel:
         """``None``: the default random multi-scale features (nothing to download or ship).
         A path: torchvision-format VGG19 weights, tapped at relu3_1 / relu4_1 / relu5_1 as in the paper."""
         if path is None:
             with cls._default_lock:
                 if cls._default is None:
                     ext = RandomMultiScaleFeatures()
-                    cls._default = cls(ext, state_sha256(ext), "random multi-scale features (Ustyuzhaninov et al. 2016)")
+                    what = "random multi-scale features (Ustyuzhaninov et al. 2016)"
+                    cls._default = cls(ext, state_sha256(ext), what)
                 return cls._default
         path = Path(path)
         ext = VGG19Features.from_file(path)

@@ -65,7 +65,7 @@ class VGG19Features(nn.Module):
         return out
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "VGG19Features":
+    def from_file(cls, path: str | Path) -> VGG19Features:
         """Load torchvision-format VGG19 weights (classifier keys, if present, are ignored);
         the file's SHA-256 is kept as ``sha256``."""
         path = Path(path)
@@ -74,7 +74,8 @@ class VGG19Features(nn.Module):
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         if not isinstance(state, dict):
-            raise CheckpointError(f"{path.name}: expected a state dict of torchvision's vgg19, found {type(state).__name__}")
+            raise CheckpointError(f"{path.name}: expected a state dict of torchvision's vgg19, "
+                                  f"found {type(state).__name__}")
         model = cls()
         wanted = {k: v for k, v in model.state_dict().items() if k.startswith("features.")}
         missing = sorted(k for k in wanted if k not in state)

@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 
-from .network import SpadeGenerator, build_discriminator, kld_loss
 from ..data.paired import TISSUE_CHOICES, PairedSliceDataset
 from ..labels import N_CLASSES, one_hot
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 from ..train.rng import derive_seed
+from .network import SpadeGenerator, build_discriminator, kld_loss
 
 
 def parse_channels(text: str) -> tuple[int, ...]:

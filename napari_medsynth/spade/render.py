@@ -17,14 +17,14 @@ the mean style), so every render is repeatable.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from ..jobs import Progress
 from ..geometry import canvas_side, from_canvas, to_canvas
+from ..jobs import Progress
 from ..labels import N_CLASSES, one_hot
 from ..train.trained import open_trained
 from .recipe import SpadeConfig
@@ -67,7 +67,7 @@ class SpadeRenderer:
         self.step = step
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> "SpadeRenderer":
+    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> SpadeRenderer:
         """Load a ``spade`` checkpoint (None: the shipped ``models/spade.pt``), tensors only."""
         trained = open_trained(path, "spade", what="a SPADE label -> MR model")
         return cls(trained.network("G", device), trained.config, trained.sha256, trained.path, device, trained.step)

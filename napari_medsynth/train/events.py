@@ -8,8 +8,9 @@ out of the engine and lets the GUI coalesce bursts of events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Union
 
 import numpy as np
 
@@ -75,5 +76,5 @@ class DoneEvent:
     error: str | None = None
 
 
-Event = Union[StartEvent, StepEvent, PreviewEvent, CheckpointEvent, PauseEvent, DoneEvent]
+Event = Union[StartEvent, StepEvent, PreviewEvent, CheckpointEvent, PauseEvent, DoneEvent]  # noqa: UP007 (a runtime alias on 3.10)
 Listener = Callable[[Event], None]

@@ -14,8 +14,9 @@ from __future__ import annotations
 import abc
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -192,7 +193,7 @@ class Recipe(abc.ABC):
         """Recipe state beyond networks and optimizers (tensors, numbers, strings only)."""
         return {}
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
+    def load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 (optional, like extra_state)
         """Restore what :meth:`extra_state` returned."""
 
     @classmethod

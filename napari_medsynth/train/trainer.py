@@ -18,7 +18,6 @@ import time
 import traceback
 import warnings
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from qtpy.QtWidgets import QDockWidget, QWidget
 
 
-
 def camera_of(viewer):
     """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
     scene = getattr(viewer, "scene", None)

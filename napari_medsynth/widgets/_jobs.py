@@ -9,7 +9,8 @@ reports into Qt signals, so a panel only connects slots:
   and everything it reported has been delivered.
 
 Slots run in the GUI thread; one that raises reaches napari's error notification, not the
-runner, so panels catch what they can explain. When the panel is destroyed or the application quits, the running job is asked to stop and given ``close_wait``
+runner, so panels catch what they can explain. When the panel is destroyed or the application
+quits, the running job is asked to stop and given ``close_wait``
 seconds to finish (a training job then writes its checkpoint).
 """
 

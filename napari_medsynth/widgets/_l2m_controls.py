@@ -6,7 +6,17 @@ Layout only; :mod:`.label_to_mr` connects them to the map, the renderer and the 
 from __future__ import annotations
 
 from magicgui.widgets import FileEdit
-from qtpy.QtWidgets import QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+)
 
 MEAN_STYLE = -1  # the style spin box's minimum, shown as "mean style"
 

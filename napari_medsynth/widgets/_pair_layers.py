@@ -7,7 +7,7 @@ painted and its MR are seen together without napari's grid mode rearranging othe
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from napari.layers import Image, Labels

@@ -10,9 +10,23 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtCore import QSize, Qt
 from qtpy.QtGui import QIcon, QImage, QPixmap
-from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                            QLabel, QListView, QListWidget, QListWidgetItem, QPushButton, QRadioButton, QSlider,
-                            QSpinBox)
+from qtpy.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QSpinBox,
+)
 
 from ..sage.pipeline import ShapeSource
 

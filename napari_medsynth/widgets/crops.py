@@ -16,8 +16,21 @@ from magicgui.widgets import FileEdit
 from napari.layers import Image, Labels, Points
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QImage, QPixmap
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                            QProgressBar, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..io import is_nifti_path
 from ..jobs import Job
@@ -35,7 +48,7 @@ POLL_MS = 100
 
 
 class TumorCropsWidget(QWidget):
-    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__()
         self.viewer = napari_viewer
         self._range_cache: dict[int, float] = {}
@@ -299,8 +312,8 @@ class TumorCropsWidget(QWidget):
         except ValueError as exc:
             return self._message(str(exc), error=True)
         classes = sorted({str(p.get("class")) for p in ds.patients.values()})
-        self.counts.setText(f"<b>{Path(folder).name}</b>: {len(ds.patients)} patient{'' if len(ds.patients) == 1 else 's'} "
-                            f"({', '.join(classes)}), "
+        patients = f"{len(ds.patients)} patient{'' if len(ds.patients) == 1 else 's'}"
+        self.counts.setText(f"<b>{Path(folder).name}</b>: {patients} ({', '.join(classes)}), "
                             f"{len(ds)} tumor crops, {len(ds.phi)} tumor-free slices")
         idx = ds.crop_indices([patient]) if patient else np.arange(len(ds))
         if len(idx) == 0:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class EvaluateWidget(QWidget):
-    def __init__(self, napari_viewer: "napari.Viewer | None" = None):
+    def __init__(self, napari_viewer: napari.Viewer | None = None):
         super().__init__()
         self.viewer = napari_viewer
         self.clusters = None

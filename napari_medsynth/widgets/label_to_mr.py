@@ -56,7 +56,7 @@ def _model_name(model, path) -> str:
 
 
 class LabelToMRWidget(QWidget):
-    def __init__(self, napari_viewer: "napari.viewer.Viewer", renderer=None, sampler=None):
+    def __init__(self, napari_viewer: napari.viewer.Viewer, renderer=None, sampler=None):
         super().__init__()
         self.viewer = napari_viewer
         self.renderer = None

@@ -15,8 +15,16 @@ from pathlib import Path
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QStackedWidget,
-    QVBoxLayout, QWidget,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..reader_study.session import ReaderSession
@@ -191,8 +199,8 @@ class ReaderSessionWidget(QWidget):
             done = self.session.finished
             self.session.close()
             self.session = None
-            self.setup_message.setText("Finished - thank you." if done else
-                                       "Paused. Your answers are saved; start again with the same reader id to continue.")
+            paused = "Paused. Your answers are saved; start again with the same reader id to continue."
+            self.setup_message.setText("Finished - thank you." if done else paused)
         self.pages.setCurrentIndex(0)
 
     def _panel_closed(self, *_) -> None:

@@ -11,7 +11,8 @@ layer above it: a click there sets the tumor's location.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import Container, FileEdit
@@ -39,7 +40,7 @@ ANY_CLASS = "any class"
 
 
 class SageStudioWidget(QWidget):
-    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__()
         self.viewer = napari_viewer
         self.dataset: CropDataset | None = None

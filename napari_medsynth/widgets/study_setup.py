@@ -4,6 +4,9 @@ from pathlib import Path
 
 from magicgui import magic_factory
 
+#: Where the folder choosers start (magicgui needs a default path).
+HOME = Path.home()
+
 
 @magic_factory(
     call_button="Create study",
@@ -19,9 +22,9 @@ from magicgui import magic_factory
     parent={"mode": "d", "label": "Save in"},
     name={"label": "Study name"},
 )
-def create_study_widget(real: Path = Path.home(), synthetic: Path = Path.home(), groups: str = "", n: int = 0,
+def create_study_widget(real: Path = HOME, synthetic: Path = HOME, groups: str = "", n: int = 0,
                         size: int = 100, tumor_groups: str = "", confidence: bool = False,
-                        allow_revise: bool = False, parent: Path = Path.home(), name: str = "reader_study") -> str:
+                        allow_revise: bool = False, parent: Path = HOME, name: str = "reader_study") -> str:
     """Create the study folder and the answer key beside it; returns what happened, for the form."""
     from ..reader_study.create import create_study
 

@@ -19,11 +19,20 @@ import numpy as np
 import pyqtgraph as pg
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
 from qtpy.QtCore import QSize
-from qtpy.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QVBoxLayout,
-                            QWidget)
+from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from ..train import CheckpointEvent, DoneEvent, PauseEvent, PreviewEvent, StartEvent, StepEvent
-from ..train import Trainer, describe_recipe, get_recipe, list_recipes
+from ..train import (
+    CheckpointEvent,
+    DoneEvent,
+    PauseEvent,
+    PreviewEvent,
+    StartEvent,
+    StepEvent,
+    Trainer,
+    describe_recipe,
+    get_recipe,
+    list_recipes,
+)
 from ..train.previews import tile
 from ..train.session import BackgroundRun, LossHistory
 from ..train.settings import DEVICE_CHOICES, PRECISION_CHOICES, TrainSettings
@@ -53,7 +62,7 @@ class _LossPlot(pg.PlotWidget):
 
 
 class TrainWidget(QWidget):
-    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__()
         self.viewer = napari_viewer
         d = TrainSettings(data_dir="", out_dir="")

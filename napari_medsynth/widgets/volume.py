@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 class VolumeWidget(QWidget):
     """Shows orientation and voxel size of the selected layer; converts image <-> labels."""
 
-    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__()
         self.viewer = napari_viewer
         self.info = QLabel()
