@@ -77,23 +77,14 @@ def _usage(p: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _check(args) -> None:
-    if args.n < 1:
-        raise ValueError(f"--n must be at least 1 (got {args.n})")
-    if args.k < 0:
-        raise ValueError(f"--k must be >= 0 (got {args.k})")
-    if args.texture_steps is not None and args.texture_steps < 0:
-        raise ValueError("--texture-steps must be >= 0")
-
-
 def _run(args, phi_volume: str | None = None, phi_slices: tuple[int, ...] = ()) -> int:
     from ..sage.batches import BatchRequest, batch_specs
     from ..sage.pipeline import SageGenerator
     from ..sage.samples import generate_batch
 
-    _check(args)
     request = BatchRequest(n=args.n, seed=args.seed, k=args.k, shape_mode=args.shape, klass=args.klass,
                            texture_steps=args.texture_steps, phi_volume=phi_volume, phi_slices=phi_slices)
+    request.check({"n": "--n", "k": "--k", "texture_steps": "--texture-steps"})  # before the slow parts
     if args.dataset is None:
         from ..sage.sample_crops import build_sample_crops
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..train.data import SliceDataset
 from ..train.previews import generator_previews, preview_noise
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .gan_steps import nonsaturating_step
 
 
 @dataclass
@@ -69,34 +69,14 @@ class DCGANRecipe(Recipe):
         amp, c = self.precision, self.config
         z = torch.randn(real.shape[0], c.z_dim, device=self.device)
 
-        # Discriminator: real -> real_label, fake -> 0. Each forward is followed by its own
-        # backward, which is what DistributedDataParallel supports (and what keeps batch-norm
-        # statistics per source).
-        self.opt_d.zero_grad(set_to_none=True)
         with amp.autocast():
             fake = self.G(z)
-            logit_real = self.D(real)
-            loss_real = F.binary_cross_entropy_with_logits(logit_real, torch.full_like(logit_real, c.real_label))
-        amp.backward(loss_real)
-        with amp.autocast():
-            logit_fake = self.D(fake.detach())
-            loss_fake = F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
-        amp.backward(loss_fake)
-        amp.step(self.opt_d)
-
-        # Generator: non-saturating loss, make D call the same fakes real.
-        self.opt_g.zero_grad(set_to_none=True)
-        with amp.autocast():
-            logit_gen = self.D(fake)
-            loss_g = F.binary_cross_entropy_with_logits(logit_gen, torch.ones_like(logit_gen))
-        amp.backward(loss_g)
-        amp.step(self.opt_g)
-
+        step = nonsaturating_step(amp, self.D, real, fake, self.opt_d, self.opt_g, c.real_label)
         losses = {
-            "loss_d": float(loss_real.detach() + loss_fake.detach()),
-            "loss_g": float(loss_g.detach()),
-            "d_real": float(torch.sigmoid(logit_real.detach().float()).mean()),
-            "d_fake": float(torch.sigmoid(logit_fake.detach().float()).mean()),
+            "loss_d": step.loss_d,
+            "loss_g": float(step.loss_g.detach()),
+            "d_real": float(torch.sigmoid(step.logit_real.detach().float()).mean()),
+            "d_fake": float(torch.sigmoid(step.logit_fake.detach().float()).mean()),
         }
         return {k: losses[k] for k in self.reported}
 

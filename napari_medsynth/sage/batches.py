@@ -76,13 +76,15 @@ class BatchRequest:
     size_rel: float | None = None
     orientation_deg: float | None = None
 
-    def check(self) -> None:
+    def check(self, names: dict[str, str] | None = None) -> None:
+        """Refuse impossible numbers; ``names`` says what the user called them (e.g. ``--n``)."""
+        name = (names or {}).get
         if self.n < 1:
-            raise ValueError(f"a batch needs at least one image (got n={self.n})")
+            raise ValueError(f"{name('n', 'n')} must be at least 1 (got {self.n})")
         if self.k < 0:
-            raise ValueError(f"k must be 0 or more (got {self.k})")
+            raise ValueError(f"{name('k', 'k')} must be >= 0 (got {self.k})")
         if self.texture_steps is not None and self.texture_steps < 0:
-            raise ValueError("texture steps must be 0 or more")
+            raise ValueError(f"{name('texture_steps', 'texture steps')} must be >= 0")
         if self.shape_mode not in SHAPE_MODES:
             raise ValueError(f"shape mode must be one of {', '.join(SHAPE_MODES)}, not {self.shape_mode!r}")
         if self.phi_volume is not None and not self.phi_slices:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..networks.gan_steps import nonsaturating_step
 from ..train.previews import preview_noise
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 from ..train.rng import derive_seed
@@ -132,25 +133,11 @@ class LMSGANRecipe(Recipe):
     def _adversarial_step(self, real: torch.Tensor) -> None:
         amp, c = self.precision, self.config
         z = torch.randn(real.shape[0], c.z_dim, device=self.device)
-        self.opt_d.zero_grad(set_to_none=True)
         with amp.autocast():
             fake = torch.sigmoid(self.G(z).float())
-            logit_real = self.D(real)
-            loss_real = F.binary_cross_entropy_with_logits(logit_real, torch.full_like(logit_real, c.real_label))
-        amp.backward(loss_real)
-        with amp.autocast():
-            logit_fake = self.D(fake.detach())
-            loss_fake = F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
-        amp.backward(loss_fake)
-        amp.step(self.opt_d)
-
-        self.opt_eg.zero_grad(set_to_none=True)
-        with amp.autocast():
-            logit_gen = self.D(fake)
-            loss_g = F.binary_cross_entropy_with_logits(logit_gen, torch.ones_like(logit_gen))  # Eq. 1b
-        amp.backward(c.adv_weight * loss_g)
-        amp.step(self.opt_eg)
-        self._last.update(loss_d=float(loss_real.detach() + loss_fake.detach()), loss_g=float(loss_g.detach()))
+        # Eq. 1b: D tells real masks from decoded noise; the generator learns -log D(G(z)).
+        step = nonsaturating_step(amp, self.D, real, fake, self.opt_d, self.opt_eg, c.real_label, c.adv_weight)
+        self._last.update(loss_d=step.loss_d, loss_g=float(step.loss_g.detach()))
 
     def extra_state(self) -> dict:
         return {"lms_step": self._step}
