@@ -15,12 +15,14 @@ DOCS = Path(__file__).resolve().parent
 
 
 def _wait(widget, app, timeout=120.0) -> None:
-    """Let the panel's debounce, worker and poll timer finish."""
+    """Let the panel's debounce and renderer finish and its job runner deliver the result."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         app.processEvents()
-        if (widget._last is not None and not widget.live.busy and not widget._debounce.isActive()
-                and not widget._poll_timer.isActive()):
+        if widget._last is not None and not widget.live.busy and not widget._debounce.isActive():
+            for _ in range(5):  # the job runner's next poll delivers it (every 40 ms while busy)
+                app.processEvents()
+                time.sleep(0.05)
             return
         time.sleep(0.02)
     raise TimeoutError("the renderer did not finish")

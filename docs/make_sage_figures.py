@@ -80,7 +80,7 @@ def studio_screenshot(dataset: str, checkpoints: str | None) -> Path:
     w.generate()
     while w.job is not None and w.job.running or RESULT_LAYER not in viewer.layers:
         QApplication.processEvents()
-        w.job._thread.join(0.05)
+        w.job.wait(0.05)
     for _ in range(10):
         QApplication.processEvents()
     viewer.layers["SAGE slice"].visible = False

@@ -131,6 +131,10 @@ class Job:
         return self._thread.is_alive()
 
     @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    @property
     def finished(self) -> bool:
         return self._done.is_set()
 
@@ -138,13 +142,17 @@ class Job:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
+    def in_own_thread(self) -> bool:
+        """True when called from the job's thread (which must not wait for itself)."""
+        return threading.current_thread() is self._thread
+
     def stop(self, wait: float | None = None) -> bool:
         """Ask the work to stop at its next check; with ``wait`` (seconds) block until it has.
         Returns True when the job is no longer running."""
         self._stop.set()
         if self._on_stop is not None:
             self._on_stop()
-        if wait is not None and self._thread.ident is not None:
+        if wait is not None and self.started and not self.in_own_thread():
             self._thread.join(wait)
         return not self.running
 

@@ -114,8 +114,7 @@ class LiveRenderer:
 
     def close(self, wait: float | None = 5.0) -> None:
         """End the worker after the render in progress (waiting up to ``wait`` seconds)."""
-        in_worker = threading.current_thread() is self.job._thread
-        self.job.stop(wait=None if in_worker or not wait else wait)
+        self.job.stop(wait=wait or None)
 
     def _close_now(self) -> None:
         with self._cond:

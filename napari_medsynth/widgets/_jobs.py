@@ -16,14 +16,16 @@ seconds to finish (a training job then writes its checkpoint).
 
 from __future__ import annotations
 
-import functools
+import time
 
 from qtpy.QtCore import QObject, QTimer, Signal
-from qtpy.QtWidgets import QApplication
 
 from ..jobs import ErrorEvent, Job, ProgressEvent, ResultEvent
+from ._lifetime import when_destroyed
 
 POLL_MS = 100
+#: Seconds without reports or new work after which a long-lived job is polled at ``idle_ms``.
+IDLE_AFTER_S = 2.0
 
 
 class _Holder:
@@ -33,7 +35,7 @@ class _Holder:
         self.job: Job | None = None
         self.wait = wait
 
-    def shutdown(self, *_args) -> None:
+    def shutdown(self) -> None:
         if self.job is not None and self.job.running:
             self.job.stop(wait=self.wait)
 
@@ -50,18 +52,15 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._holder = _Holder(close_wait)
         self._interval = interval_ms
-        #: A long-lived job (a renderer waiting for requests) is polled less often while it is
-        #: quiet: the interval doubles per empty poll up to ``idle_ms``; :meth:`poke` resets it.
+        #: A long-lived job (a renderer waiting for requests) is polled less often once it has been
+        #: quiet for IDLE_AFTER_S: every ``idle_ms`` instead of ``interval_ms``. :meth:`poke`
+        #: (new work handed to the job) and anything delivered bring the fast polling back.
         self._idle = idle_ms or interval_ms
+        self._active_at = time.monotonic()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.poll)
-        shutdown = functools.partial(_Holder.shutdown, self._holder)
-        self.destroyed.connect(shutdown)
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(shutdown)
-            self.destroyed.connect(functools.partial(_disconnect, app.aboutToQuit, shutdown))
+        when_destroyed(parent, self._holder.shutdown)
 
     @property
     def job(self) -> Job | None:
@@ -78,14 +77,16 @@ class JobRunner(QObject):
         if self.running and not replace:
             raise RuntimeError("a job is already running in this panel")
         self._timer.setInterval(self._interval)
+        self._active_at = time.monotonic()
         self._holder.job = job
-        if job._thread.ident is None:
+        if not job.started:
             job.start()
         self._timer.start()
         return job
 
     def poke(self) -> None:
         """Poll at the base interval again (new work was just handed to the job)."""
+        self._active_at = time.monotonic()
         if self._timer.interval() != self._interval:
             self._timer.setInterval(self._interval)
 
@@ -100,9 +101,12 @@ class JobRunner(QObject):
             return
         ended = not job.running  # before draining: whatever it reported is in the queue now
         items = job.drain()
-        quiet = min(self._timer.interval() * 2, self._idle) if not items else self._interval
-        if quiet != self._timer.interval():
-            self._timer.setInterval(quiet)
+        if items:
+            self._active_at = time.monotonic()
+        quiet = time.monotonic() - self._active_at > IDLE_AFTER_S
+        wanted = self._idle if quiet else self._interval
+        if wanted != self._timer.interval():
+            self._timer.setInterval(wanted)
         latest = None
         others, outcome = [], []
         for item in items:
@@ -129,9 +133,3 @@ class JobRunner(QObject):
         if item is not None:
             signal.emit(*args(item))
 
-
-def _disconnect(signal, slot, *_args) -> None:
-    try:
-        signal.disconnect(slot)
-    except (TypeError, RuntimeError):
-        pass

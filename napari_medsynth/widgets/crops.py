@@ -38,6 +38,7 @@ from ..sage.crops import add_arrays, patient_id_from_path, sha256_file
 from ..sage.dataset import CropDataset, CropSettings
 from ..sage.segment import grow_region, robust_range
 from ._jobs import JobRunner
+from ._lifetime import when_destroyed
 
 if TYPE_CHECKING:
     import napari
@@ -150,7 +151,7 @@ class TumorCropsWidget(QWidget):
         for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             ev.connect(self._refresh_layers)
         self.viewer.mouse_drag_callbacks.append(self._on_mouse)
-        self.destroyed.connect(functools.partial(_forget_callback, self.viewer.mouse_drag_callbacks, self._on_mouse))
+        when_destroyed(self, functools.partial(_forget_callback, self.viewer.mouse_drag_callbacks, self._on_mouse))
         self._refresh_layers()
         self._tolerance_changed(self.tolerance.value(), regrow=False)
 
@@ -340,7 +341,7 @@ def _extract(args: dict, progress):
         raise RuntimeError(f"extraction failed: {exc!r}") from exc
 
 
-def _forget_callback(callbacks: list, callback, *_args) -> None:
+def _forget_callback(callbacks: list, callback) -> None:
     if callback in callbacks:
         callbacks.remove(callback)
 
