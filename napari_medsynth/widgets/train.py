@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
-from qtpy.QtCore import QSize
+from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from ..train import (
@@ -67,6 +67,8 @@ class TrainWidget(QWidget):
         self.viewer = napari_viewer
         d = TrainSettings(data_dir="", out_dir="")
         self.recipe = ComboBox(label="Recipe", choices=list_recipes())
+        for i, name in enumerate(list_recipes()):  # the one-line description on hover, too
+            self.recipe.native.setItemData(i, describe_recipe(name), Qt.ItemDataRole.ToolTipRole)
         self.recipe_info = QLabel()
         self.recipe_info.setWordWrap(True)
         self.data_dir = FileEdit(label="Dataset folder", mode="d", nullable=True,
