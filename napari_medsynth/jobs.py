@@ -73,11 +73,6 @@ class JobContext:
     def should_stop(self) -> bool:
         return self._job._stop.is_set()
 
-    #: Alias read by functions that take a ``should_stop`` callable.
-    @property
-    def stop_requested(self) -> bool:
-        return self._job._stop.is_set()
-
 
 _LIVE: set[Job] = set()
 _LIVE_LOCK = threading.Lock()

@@ -91,12 +91,9 @@ def _run(args, phi_volume: str | None = None, phi_slices: tuple[int, ...] = ()) 
         args.dataset = str(build_sample_crops(progress=lambda d, n, text: print(text, file=sys.stderr, flush=True)))
     gen = SageGenerator.open(args.dataset, args.checkpoints)
     specs = batch_specs(gen.dataset, request)
-    done = [0]
-
-    def progress(done_, total, text):
+    def progress(done, total, text):
         if text.startswith("wrote"):
-            done[0] += 1
-            print(f"[{done[0]}/{args.n}] {text}", flush=True)
+            print(f"[{int(done)}/{args.n}] {text}", flush=True)
 
     written = generate_batch(gen, specs, args.out, prefix=args.prefix, formats=tuple(args.format), progress=progress)
     print(f"{len(written)} images with sidecars in {Path(args.out).resolve()}")

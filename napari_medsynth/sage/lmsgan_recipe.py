@@ -88,8 +88,6 @@ class LMSGANRecipe(Recipe):
 
     def build(self) -> None:
         c = self.config
-        if not 0.0 <= c.noise_fraction <= 1.0:
-            raise ValueError(f"noise_fraction must be between 0 and 1, not {c.noise_fraction}")
         self.E, self.G, self.D = (self.build_network(n, c).to(self.device) for n in self.network_names)
         betas = (c.beta1, c.beta2)
         self.opt_eg = torch.optim.Adam([*self.E.parameters(), *self.G.parameters()], lr=c.lr, betas=betas)

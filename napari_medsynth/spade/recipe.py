@@ -111,8 +111,6 @@ class SpadeRecipe(Recipe):
 
     def build(self) -> None:
         c = self.config
-        if c.tissues not in ("auto", "intensity"):
-            raise ValueError(f"tissues must be 'auto' or 'intensity', not {c.tissues!r}")
         self.G, self.D = (self.build_network(n, c).to(self.device) for n in self.network_names)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))

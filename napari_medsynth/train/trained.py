@@ -66,11 +66,7 @@ class TrainedModel:
             weights = self.networks[name]
         self._check_shapes(name, weights)
         net = self.recipe_class.build_network(name, self.config)
-        try:
-            net.load_state_dict(weights)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{self.path.name}: the {name} weights do not fit its configuration "
-                                  f"({str(exc).splitlines()[0]})") from exc
+        net.load_state_dict(weights)  # keys and shapes were checked above
         return net.to(device).eval()
 
     def _check_shapes(self, name: str, weights: dict[str, Any]) -> None:

@@ -107,29 +107,17 @@ class JobRunner(QObject):
         wanted = self._idle if quiet else self._interval
         if wanted != self._timer.interval():
             self._timer.setInterval(wanted)
-        latest = None
-        others, outcome = [], []
-        for item in items:
-            if isinstance(item, ProgressEvent):
-                latest = item
-            elif isinstance(item, (ResultEvent, ErrorEvent)):
-                outcome.append(item)
-            else:
-                others.append(item)
-        self._deliver(self.progress, latest, lambda e: (e.done, e.total, e.message))
+        progress = [i for i in items if isinstance(i, ProgressEvent)]
+        others = [i for i in items if not isinstance(i, (ProgressEvent, ResultEvent, ErrorEvent))]
+        if progress:
+            self.progress.emit(progress[-1].done, progress[-1].total, progress[-1].message)
         if others:
-            self._deliver(self.events, others, lambda e: (e,))
-        for item in outcome:
+            self.events.emit(others)
+        for item in items:
             if isinstance(item, ResultEvent):
-                self._deliver(self.succeeded, item, lambda e: (e.value,))
-            else:
+                self.succeeded.emit(item.value)
+            elif isinstance(item, ErrorEvent):
                 self.failed.emit(item.message)
         if ended:
             self._timer.stop()
             self.finished.emit()
-
-    @staticmethod
-    def _deliver(signal, item, args) -> None:
-        if item is not None:
-            signal.emit(*args(item))
-

@@ -55,12 +55,9 @@ class RecipeForm:
     def overrides(self) -> dict[str, str]:
         """Only the settings changed from the recipe's defaults (as if typed as ``--set``), so
         resuming a run trained with other values is not refused for settings left alone."""
-        defaults = self.config_class().to_dict()
-        changed = {}
-        for key, text in self.values().items():
-            if config_from_dict(self.config_class, {key: text}).to_dict()[key] != defaults[key]:
-                changed[key] = text
-        return changed
+        values = self.values()
+        now, defaults = config_from_dict(self.config_class, values).to_dict(), self.config_class().to_dict()
+        return {key: text for key, text in values.items() if now[key] != defaults[key]}
 
     def config(self) -> RecipeConfig:
         return config_from_dict(self.config_class, self.values())
