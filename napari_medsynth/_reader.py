@@ -14,7 +14,7 @@ import numpy as np
 
 from . import labels as vocab
 from .io import Volume, is_nifti_path, read_case, read_volume
-from .io.case import is_case_folder, suffix_of
+from .io.case import is_case_folder, read_segmentation, suffix_of
 
 
 def napari_get_reader(path):
@@ -39,23 +39,26 @@ def read_path(path) -> list[tuple]:
         layers = [volume_to_layer_data(v) for v in volumes]
         _show_one_image(layers)
         return layers
-    return [volume_to_layer_data(read_volume(p))]
+    vol = read_segmentation(p) if suffix_of(p) == "seg" else read_volume(p)
+    return [volume_to_layer_data(vol)]
 
 
 def _show_one_image(layers: list[tuple]) -> None:
     """In a case, show only the post-contrast (else the first) image; the others stay one click away."""
     images = [meta for _, meta, kind in layers if kind == "image"]
-    preferred = [m for m in images if m["name"].lower().endswith("_t1ce")] or images[:1]
+    preferred = [m for m in images if suffix_of(m["name"] + ".nii") == "t1ce"] or images[:1]
     for meta in images:
         meta["visible"] = meta is preferred[0] if preferred else True
 
 
-def label_vocabulary(name: str, data: np.ndarray):
+def label_vocabulary(name: str, data: np.ndarray, convention: str = ""):
     """Pick the label vocabulary that fits a label map: 7-class complete, BraTS, or none."""
     suffix = suffix_of(name + ".nii")
     if suffix == "labels7":
         return vocab.COMPLETE7
-    if suffix == "seg":
+    if convention == "brats2023":
+        return vocab.BRATS2023
+    if suffix == "seg" or convention:
         return vocab.BRATS
     values = set(np.unique(data).tolist())
     if values <= {0, 1, 2, 4} and 4 in values:
@@ -80,7 +83,7 @@ def volume_to_layer_data(vol: Volume) -> tuple:
         "metadata": {"medsynth": vol.metadata()},
     }
     if vol.kind == "labels":
-        classes = label_vocabulary(vol.name, vol.data)
+        classes = label_vocabulary(vol.name, vol.data, vol.label_convention)
         if classes is not None:
             meta.update(labels_style(classes))
         meta["opacity"] = 0.5

@@ -36,7 +36,68 @@ COMPLETE7 = (
     LabelClass(6, "CSF (cerebrospinal fluid)", "#377eb8"),
 )
 
-VOCABULARIES = {"brats": BRATS, "complete7": COMPLETE7}
+#: BraTS 2023+ segmentations store ET as 3. Layers hold the internal values (4 for ET, as BraTS
+#: 2018-2021); these names tell the user which value the file itself holds.
+BRATS2023 = (
+    LabelClass(0, "background", "#000000"),
+    LabelClass(1, "NCR (necrotic core; 1 in the file, BraTS 2023)", "#e41a1c"),
+    LabelClass(2, "ED (peritumoral edema; 2 in the file, BraTS 2023)", "#4daf4a"),
+    LabelClass(4, "ET (enhancing tumor; 3 in the file, BraTS 2023)", "#ffd92f"),
+)
+
+VOCABULARIES = {"brats": BRATS, "brats2023": BRATS2023, "complete7": COMPLETE7}
+
+#: Tumor-label conventions of BraTS segmentation files -> {file value: internal value}.
+#: The internal vocabulary is the 2018-2021 one (1 NCR/NET, 2 ED, 4 ET).
+SEG_CONVENTIONS = {
+    "brats2018": {0: 0, 1: 1, 2: 2, 4: 4},
+    "brats2023": {0: 0, 1: 1, 2: 2, 3: 4},
+}
+
+
+def detect_seg_convention(values, naming: str = "brats2018") -> str:
+    """The tumor-label convention of a segmentation from its values, else from the file naming.
+
+    ET is 4 in BraTS 2018-2021 files and 3 in BraTS 2023+ files; a segmentation without ET (a
+    low-grade glioma, say) keeps the convention its naming implies. Raises ``ValueError`` for
+    values that are neither.
+    """
+    vals = {int(v) for v in values}
+    if not vals <= {0, 1, 2, 3, 4}:
+        raise ValueError(f"holds label values {sorted(vals - {0, 1, 2, 3, 4})}; BraTS tumor labels are "
+                         "1, 2 and 4 (2018-2021) or 1, 2 and 3 (2023+)")
+    if 3 in vals and 4 in vals:
+        raise ValueError("holds both 3 and 4; BraTS files use 4 (2018-2021) or 3 (2023+) for enhancing tumor, "
+                         "never both")
+    if 4 in vals:
+        return "brats2018"
+    if 3 in vals:
+        return "brats2023"
+    return naming if naming in SEG_CONVENTIONS else "brats2018"
+
+
+def seg_to_internal(seg, convention: str):
+    """A segmentation in ``convention`` -> the internal values (1 NCR/NET, 2 ED, 4 ET)."""
+    import numpy as np
+
+    seg = np.asarray(seg)
+    if convention == "brats2023":
+        out = seg.copy()
+        out[seg == 3] = 4
+        return out
+    return seg
+
+
+def seg_from_internal(seg, convention: str):
+    """Internal tumor labels -> the values a ``convention`` file stores (inverse of :func:`seg_to_internal`)."""
+    import numpy as np
+
+    seg = np.asarray(seg)
+    if convention == "brats2023":
+        out = seg.copy()
+        out[seg == 4] = 3
+        return out
+    return seg
 
 #: Classes of the complete map: what label-map generators produce and renderers take.
 N_CLASSES = len(COMPLETE7)

@@ -11,3 +11,7 @@ class VolumeWriteError(ValueError):
 
 class NonFiniteVoxelsWarning(UserWarning):
     """NaN or infinite voxels were found and replaced."""
+
+
+class NotSkullStrippedWarning(UserWarning):
+    """A volume still shows scalp and skull where a skull-stripped brain is assumed."""

@@ -45,7 +45,7 @@ _DISPLAY_ORNT = axcodes2ornt(DISPLAY_AXCODES)
 MAX_VOXELS = 512 * 1024 * 1024
 
 #: File name endings (before .nii/.nii.gz) that mark a label map.
-LABEL_SUFFIXES = ("_seg", "_labels7", "_labels", "_label", "_mask", "_tissues")
+LABEL_SUFFIXES = ("_seg", "-seg", "_labels7", "-labels7", "_labels", "_label", "_mask", "_tissues", "-tissues")
 
 #: An integer volume with at most this many distinct values is treated as a label map.
 MAX_LABEL_VALUES = 64
@@ -69,6 +69,9 @@ class Volume:
     path: str = ""
     channel_names: list[str] = field(default_factory=list)
     nonfinite_replaced: int = 0
+    #: For BraTS segmentations: the file's tumor-label convention ("brats2018" or "brats2023");
+    #: ``data`` always holds the internal values (4 for ET).
+    label_convention: str = ""
 
     @property
     def is_multichannel(self) -> bool:
@@ -87,6 +90,7 @@ class Volume:
             "kind": self.kind,
             "axcodes": "".join(DISPLAY_AXCODES),
             "nonfinite_replaced": self.nonfinite_replaced,
+            "label_convention": self.label_convention,
         }
 
 
@@ -279,6 +283,10 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, meta: dict | None = 
     arr = np.asarray(data)
     if kind == "labels" and arr.dtype.kind not in "iub":
         raise VolumeWriteError("labels must hold integers")
+    if kind == "labels" and meta and meta.get("label_convention"):
+        from ..labels import seg_from_internal
+
+        arr = seg_from_internal(arr, meta["label_convention"])
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
