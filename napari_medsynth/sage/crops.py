@@ -45,6 +45,7 @@ from skimage.transform import resize
 from ..geometry import pad_to_square
 from ..io.normalize import brain_mask as _brain_mask
 from ..io.normalize import percentile_rescale
+from ..io.skull import warn_if_not_skull_stripped
 from .dataset import CropDataset, CropDatasetError, CropRecord, CropSettings, PhiRecord
 
 #: A tumor-free slice becomes a PHI when its brain area is at least this fraction of the
@@ -190,6 +191,7 @@ def extract_patient(image: np.ndarray, labels: np.ndarray | None, settings: Crop
     if s.crop_size < 8 or s.phi_size < 8 or s.margin < 0 or s.min_tumor_pixels < 1:
         raise ValueError(f"crop size and slice size must be >= 8, margin >= 0, minimum tumor size >= 1 (got {s})")
     zoom = _inplane_zoom(spacing)
+    warn_if_not_skull_stripped(image, spacing, f"the image of {patient}", "tumor-crop extraction's brain mask")
     brain = _brain_mask(np.asarray(image, dtype=np.float32))
     tumor = tumor_mask(labels, tumor_labels) if labels is not None else np.zeros(image.shape, bool)
     brain |= tumor

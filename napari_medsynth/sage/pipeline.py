@@ -135,6 +135,7 @@ class VolumeSlices:
     @classmethod
     def read(cls, path: str | os.PathLike) -> VolumeSlices:
         from ..io import brain_mask, read_volume
+        from ..io.skull import warn_if_not_skull_stripped
 
         vol = read_volume(path, kind="image")
         if vol.data.ndim != 3:
@@ -142,10 +143,7 @@ class VolumeSlices:
         brain = brain_mask(vol.data.astype(np.float32))
         if not brain.any():
             raise ValueError(f"{Path(path).name}: no voxel above 0, so no brain to put tumors into")
-        if brain.mean() > 0.9:
-            raise ValueError(f"{Path(path).name}: the volume has no zero background, so it does not look "
-                             "skull-stripped; the brain mask is found as the non-zero voxels, so strip the skull "
-                             "first (BraTS volumes already are)")
+        warn_if_not_skull_stripped(vol.data, vol.spacing, Path(path).name, "the SAGE merge's brain mask")
         return cls(str(Path(path).resolve()), sha256_file(path), normalize_slice(vol.data), brain,
                    (float(vol.spacing[1]), float(vol.spacing[2])))
 
