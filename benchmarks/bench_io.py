@@ -61,7 +61,8 @@ def main() -> None:
 
         case = sample_case_dir()
         t_case, _ = _timed(lambda: read_case(case), repeats=3)
-        rows.append((f"read sample case folder {case.name} (3 volumes)", t_case, _peak_mib(lambda: read_case(case))))
+        n = len(read_case(case))
+        rows.append((f"read sample case folder {case.name} ({n} volumes)", t_case, _peak_mib(lambda: read_case(case))))
     except FileNotFoundError:
         pass
     print(f"Machine: {cpu_name()}, {platform.machine()}, Python {platform.python_version()}, "

@@ -29,7 +29,7 @@ def merged_figure(dataset: str, checkpoints: str | None, n: int = 4, seed: int =
 
     gen = SageGenerator.open(dataset, checkpoints)
     rng = np.random.default_rng(seed)
-    volume = str(sample_case_dir("MSYN-H02") / "MSYN-H02_t1ce.nii.gz")
+    volume = str(sample_case_dir("MSYN-H01") / "MSYN-H01_t1ce.nii.gz")
     sources = [None, None, PhiSource(volume=volume, slice=78), PhiSource(volume=volume, slice=92)][:n]
     results = []
     for src in sources:
@@ -37,7 +37,7 @@ def merged_figure(dataset: str, checkpoints: str | None, n: int = 4, seed: int =
         results.append(gen.generate(spec))
     fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6.6), facecolor="black")
     for j, g in enumerate(results):
-        where = f"MSYN-H02 slice {g.spec.phi.slice}" if g.spec.phi.volume else g.provenance["dataset"]["phi_from"]
+        where = f"MSYN-H01 slice {g.spec.phi.slice}" if g.spec.phi.volume else g.provenance["dataset"]["phi_from"]
         for i, img in enumerate((g.phi, g.image)):
             ax = axes[i, j]
             ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")

@@ -50,7 +50,7 @@ def test_generate_then_regenerate_from_the_sidecar(setup, tmp_path):
 
 def test_merge_into_a_healthy_volume_and_bad_slices(setup, tmp_path):
     data, ckpts = setup
-    volume = sample_case_dir("MSYN-H02") / "MSYN-H02_t1ce.nii.gz"
+    volume = sample_case_dir("MSYN-H01") / "MSYN-H01_t1ce.nii.gz"
     r = cli("merge", "--phi", volume, "--slice", 85, "--dataset", data, "--checkpoints", ckpts, "--n", 1,
             "--out", tmp_path, "--shape", "real", "--texture-steps", STEPS, "--format", "nifti")
     assert r.returncode == 0, r.stderr

@@ -9,12 +9,35 @@ from napari_medsynth._sample_data import list_sample_cases, sample_case_dir, sam
 
 def test_shipped_cases_are_complete_brats_folders():
     cases = list_sample_cases()
-    tumor = [c for c in cases if c["tumor"]]
-    assert len(tumor) >= 8 and len(cases) > len(tumor)
-    for case in cases:
+    simulated, real = list_sample_cases(real=False), list_sample_cases(real=True)
+    assert [c["id"] for c in real] == ["TCGA-DU-7294", "TCGA-FG-6692"]
+    assert sum(c["tumor"] for c in simulated) >= 5 and any(not c["tumor"] for c in simulated)
+    assert len(cases) == len(simulated) + len(real)
+    for case in simulated:
         names = sorted(p.name for p in sample_case_dir(case["id"]).iterdir())
         assert names == sorted(f"{case['id']}_{s}.nii.gz" for s in ("t1ce", "seg", "labels7"))
+    for case in real:
+        names = {p.name for p in sample_case_dir(case["id"]).iterdir()}
+        assert {f"{case['id']}_{s}.nii.gz" for s in ("t1", "t1ce", "t2", "flair", "seg")} <= names
+        assert "provenance.txt" in names and case["labels"] == "automatic"
     assert sum(p.stat().st_size for p in sample_data_dir().rglob("*.nii.gz")) < 40 * 2**20
+
+
+def test_real_sample_opens_with_four_sequences_and_says_its_labels_are_automatic(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-medsynth", "real_glioma")
+    names = [layer.name for layer in viewer.layers]
+    assert names[:5] == [f"TCGA-DU-7294_{s}" for s in ("t1", "t1ce", "t2", "flair", "seg")]
+    shown = [layer.name for layer in viewer.layers if layer.visible and layer._type_string == "image"]
+    assert shown == ["TCGA-DU-7294_t1ce"]
+    seg = viewer.layers["TCGA-DU-7294_seg"]
+    assert set(np.unique(seg.data)) == {0, 1, 2}  # this low-grade glioma has no enhancing label
+    classes = list(seg.features["class"])
+    assert all("automatic segmentation" in c for c in classes[1:]), classes
+    assert "automatic" in seg.metadata["labels_source"]
+    readme = (sample_data_dir() / "README.md").read_text()
+    for needed in ("CC BY 3.0", "Clark", "TCGA-LGG", "automatic"):
+        assert needed in readme
 
 
 def test_glioma_sample_opens_with_brats_and_complete_labels(make_napari_viewer):
@@ -62,12 +85,12 @@ def test_app_opens_sample_case_with_docked_widgets(qtbot):
 
     viewer = launch(run=False)
     try:
-        assert "MSYN-001_t1ce" in [layer.name for layer in viewer.layers]
+        assert "TCGA-DU-7294_t1ce" in [layer.name for layer in viewer.layers]
         docked = viewer.window.dock_widgets.keys()
         for name in DEFAULT_WIDGETS:
             assert any(name in key for key in docked), docked
         # the axial slider starts on the slice with the most tumor
-        seg = viewer.layers["MSYN-001_seg"].data
+        seg = viewer.layers["TCGA-DU-7294_seg"].data
         assert viewer.dims.current_step[0] == int(np.argmax((seg > 0).sum(axis=(1, 2))))
     finally:
         viewer.close()

@@ -9,7 +9,7 @@ DEFAULT_WIDGETS = ("MR volume",)
 
 
 def launch(paths: list[str] | None = None, run: bool = True):
-    """Create a viewer, open ``paths`` (default: the sample glioma case) and dock the widgets."""
+    """Create a viewer, open ``paths`` (default: the real sample glioma TCGA-DU-7294) and dock the widgets."""
     import napari
 
     viewer = napari.Viewer(title="napari-medsynth")
@@ -17,7 +17,7 @@ def launch(paths: list[str] | None = None, run: bool = True):
         for p in paths:
             viewer.open(str(Path(p)), plugin="napari-medsynth")
     else:
-        viewer.open_sample("napari-medsynth", "glioma")
+        viewer.open_sample("napari-medsynth", "real_glioma")
     for name in DEFAULT_WIDGETS:
         viewer.window.add_plugin_dock_widget("napari-medsynth", name)
     _center_on_labels(viewer)
