@@ -1,6 +1,6 @@
 """Screenshots for the README: the app as it opens, and several sample cases side by side.
 
-Run under a (virtual) display: ``xvfb-run -a -s "-screen 0 1400x900x24" python docs/make_screenshots.py``.
+Run under a (virtual) display: ``xvfb-run -a -s "-screen 0 1400x1000x24" python docs/make_screenshots.py``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def app_screenshot() -> None:
     from napari_medsynth.widgets.launch import launch
 
     viewer = launch(run=False)
-    viewer.window._qt_window.resize(1400, 900)
-    viewer.layers.selection.active = viewer.layers["MSYN-001_t1ce"]
+    viewer.window._qt_window.resize(1400, 1000)
+    viewer.layers.selection.active = viewer.layers["TCGA-DU-7294_t1ce"]
     _settle(viewer)
     viewer.screenshot(str(DOCS / "app_sample_case.png"), canvas_only=False, flash=False)
     viewer.close()

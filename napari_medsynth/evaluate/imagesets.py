@@ -41,8 +41,8 @@ from ..geometry import to_square
 from ..io import VolumeReadError, is_nifti_path, percentile_rescale, read_volume
 from .training import EvaluationError
 
-MASK_SUFFIXES = ("_label", "_seg", "_labels7", "_mask")
-MODALITY_SUFFIXES = ("_t1ce", "_t1", "_t2", "_flair", "_t1c", "_t1gd", "_image", "_mr")
+MASK_SUFFIXES = ("_label", "_seg", "-seg", "_labels7", "-labels7", "_mask")
+MODALITY_SUFFIXES = ("_t1ce", "_t1", "_t2", "_flair", "_t1c", "_t1gd", "-t1n", "-t1c", "-t2w", "-t2f", "_image", "_mr")
 IMAGE_EXTENSIONS = (".npy", ".png", ".nii", ".nii.gz")
 
 

@@ -266,10 +266,14 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def patient_id_from_path(path: str | os.PathLike) -> str:
     """Default patient id: the file name without .nii/.nii.gz and a trailing modality suffix."""
+    from ..io.case import parse_case_name
     from ..io.nifti import strip_nifti_extension
 
+    parsed = parse_case_name(path)  # both BraTS namings: X_t1ce, X-t1c, ...
+    if parsed is not None:
+        return parsed.case
     name = strip_nifti_extension(Path(path).name)
-    for suffix in ("_t1ce", "_t1gd", "_t1", "_t2", "_flair"):
+    for suffix in ("_t1gd",):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
