@@ -10,6 +10,10 @@ thread that only drains stays responsive, and no GUI object is touched from the 
 The napari side is one small runner (``widgets/_jobs.py``) that drains a job on a timer and
 turns its events into Qt signals.
 
+Warnings raised in a job's thread (``warnings.warn``, e.g. a volume that is not skull-stripped)
+become :class:`WarningEvent` reports of that job instead of text on a console nobody reads; the
+napari runner shows them as notifications.
+
 Jobs still running when the interpreter exits are asked to stop and given a moment to finish
 (a training job then writes its checkpoint), so quitting napari loses at most the step in
 progress.
@@ -23,6 +27,7 @@ import atexit
 import queue
 import threading
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +61,36 @@ class ErrorEvent:
 
     message: str
     details: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class WarningEvent:
+    """A warning raised in the job's thread; ``category`` is the warning class's name."""
+
+    message: str
+    category: str = "UserWarning"
+
+
+#: Thread ident -> the job running in it, for routing warnings to their job.
+_JOB_THREADS: dict[int, Job] = {}
+
+
+def _job_showwarning(message, category, filename, lineno, file=None, line=None):
+    job = _JOB_THREADS.get(threading.get_ident())
+    if job is None:
+        return _job_showwarning.previous(message, category, filename, lineno, file, line)
+    job._events.put(WarningEvent(str(message), getattr(category, "__name__", str(category))))
+    return None
+
+
+_job_showwarning.previous = warnings.showwarning
+
+
+def _route_warnings() -> None:
+    """(Re)install the routing hook on top of whatever hook is current (napari installs its own)."""
+    if warnings.showwarning is not _job_showwarning:
+        _job_showwarning.previous = warnings.showwarning
+        warnings.showwarning = _job_showwarning
 
 
 class JobContext:
@@ -102,10 +137,12 @@ class Job:
     def start(self) -> Job:
         with _LIVE_LOCK:
             _LIVE.add(self)
+        _route_warnings()
         self._thread.start()
         return self
 
     def _run(self) -> None:
+        _JOB_THREADS[threading.get_ident()] = self
         try:
             self.result = self._fn(self.context)
         except BaseException as exc:  # reported to the caller as a message; the caller goes on
@@ -115,6 +152,7 @@ class Job:
         else:
             self._events.put(ResultEvent(self.result))
         finally:
+            _JOB_THREADS.pop(threading.get_ident(), None)
             self._done.set()
             with _LIVE_LOCK:
                 _LIVE.discard(self)

@@ -9,7 +9,7 @@ import time
 import pytest
 from qtpy.QtWidgets import QApplication, QWidget
 
-from napari_medsynth.jobs import ErrorEvent, Job, ProgressEvent, ResultEvent
+from napari_medsynth.jobs import ErrorEvent, Job, ProgressEvent, ResultEvent, WarningEvent
 from napari_medsynth.widgets._jobs import JobRunner
 
 
@@ -83,6 +83,39 @@ def test_runner_turns_a_job_into_signals_with_coalesced_progress(qtbot):
     runner.start(Job(lambda ctx: 1 / 0))
     qtbot.waitUntil(lambda: seen["finished"] == 2, timeout=5000)
     assert seen["failed"] == ["division by zero"]
+
+
+def test_warnings_raised_in_a_job_reach_its_caller_and_the_panel(qtbot, monkeypatch):
+    import warnings
+
+    from napari_medsynth.io.errors import NotSkullStrippedWarning
+    from napari_medsynth.widgets import _jobs
+
+    def work(ctx):
+        warnings.warn("scan.nii.gz does not look skull-stripped", NotSkullStrippedWarning, stacklevel=1)
+        return "done"
+
+    job = Job(work).start()
+    job.wait(5)
+    items = job.drain()
+    assert WarningEvent("scan.nii.gz does not look skull-stripped", "NotSkullStrippedWarning") in items
+    # warnings outside a job still reach the normal hook
+    with pytest.warns(UserWarning, match="main thread"):
+        warnings.warn("main thread", UserWarning, stacklevel=1)
+
+    shown = []
+    monkeypatch.setattr(_jobs, "_notify_warning", shown.append)
+    panel = QWidget()
+    qtbot.addWidget(panel)
+    runner = JobRunner(panel, interval_ms=20)
+    warned, events = [], []
+    runner.warned.connect(warned.append)
+    runner.events.connect(events.append)
+    runner.start(Job(lambda ctx: (warnings.warn("second scan is a head", NotSkullStrippedWarning, stacklevel=1),
+                                  ctx.emit("x"))))
+    qtbot.waitUntil(lambda: not runner.running, timeout=5000)
+    assert warned == ["second scan is a head"] == shown
+    assert events == [["x"]]
 
 
 def test_destroying_a_panel_stops_its_job_even_after_its_python_object_is_gone(qtbot):

@@ -5,6 +5,8 @@ reports into Qt signals, so a panel only connects slots:
 
 * ``progress(done, total, message)``: the newest progress of each drain (bursts coalesce);
 * ``events(list)``: everything else the job emitted since the last drain, in order;
+* ``warned(message)``: a warning raised in the job's thread (also shown as a napari warning
+  notification, unless ``notify_warnings`` is False);
 * ``succeeded(result)`` or ``failed(message)``, then ``finished()`` once the thread has ended
   and everything it reported has been delivered.
 
@@ -20,7 +22,7 @@ import time
 
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from ..jobs import ErrorEvent, Job, ProgressEvent, ResultEvent
+from ..jobs import ErrorEvent, Job, ProgressEvent, ResultEvent, WarningEvent
 from ._lifetime import when_destroyed
 
 POLL_MS = 100
@@ -45,11 +47,13 @@ class JobRunner(QObject):
     events = Signal(list)
     succeeded = Signal(object)
     failed = Signal(str)
+    warned = Signal(str)
     finished = Signal()
 
     def __init__(self, parent: QObject, interval_ms: int = POLL_MS, close_wait: float = 5.0,
-                 idle_ms: int | None = None):
+                 idle_ms: int | None = None, notify_warnings: bool = True):
         super().__init__(parent)
+        self._notify = notify_warnings
         self._holder = _Holder(close_wait)
         self._interval = interval_ms
         #: A long-lived job (a renderer waiting for requests) is polled less often once it has been
@@ -108,7 +112,12 @@ class JobRunner(QObject):
         if wanted != self._timer.interval():
             self._timer.setInterval(wanted)
         progress = [i for i in items if isinstance(i, ProgressEvent)]
-        others = [i for i in items if not isinstance(i, (ProgressEvent, ResultEvent, ErrorEvent))]
+        others = [i for i in items if not isinstance(i, (ProgressEvent, ResultEvent, ErrorEvent, WarningEvent))]
+        for item in items:
+            if isinstance(item, WarningEvent):
+                self.warned.emit(item.message)
+                if self._notify:
+                    _notify_warning(item.message)
         if progress:
             self.progress.emit(progress[-1].done, progress[-1].total, progress[-1].message)
         if others:
@@ -121,3 +130,12 @@ class JobRunner(QObject):
         if ended:
             self._timer.stop()
             self.finished.emit()
+
+
+def _notify_warning(message: str) -> None:
+    """A napari warning notification (GUI thread), or nothing outside napari."""
+    try:
+        from napari.utils.notifications import show_warning
+    except ImportError:  # pragma: no cover - the widgets always run inside napari
+        return
+    show_warning(message)
