@@ -1,8 +1,12 @@
-"""Subcommand ``crops``: add a patient's tumor crops and tumor-free slices to a SAGE crop dataset."""
+"""Subcommand ``crops``: add a patient's tumor crops and tumor-free slices to a SAGE crop dataset.
+
+``crops migrate DIR`` rewrites a dataset folder of an older format version in the current one.
+"""
 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -11,11 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Extract tumor crops (TC), binary tumor crops (BTC) and tumor-free axial slices (PHI) "
                     "of one patient from an image and its tumor label map, and add them to a crop "
                     "dataset folder (created on first use). Run it once per patient to grow one dataset. "
-                    "Without --labels the image is a tumor-free volume that contributes only PHI.")
-    p.add_argument("--image", required=True, help="MR volume (.nii/.nii.gz), e.g. the T1-Gd")
+                    "Without --labels the image is a tumor-free volume that contributes only PHI. "
+                    "'crops migrate DIR' converts a dataset folder of an older format version.")
+    p.add_argument("--image", help="MR volume (.nii/.nii.gz), e.g. the T1-Gd (required)")
     p.add_argument("--labels", help="tumor label map on the image's grid (e.g. BraTS *_seg.nii.gz); "
                                     "leave out for a tumor-free volume")
-    p.add_argument("--out", required=True, help="crop dataset folder (created if missing)")
+    p.add_argument("--out", help="crop dataset folder, created if missing (required)")
     p.add_argument("--class", dest="klass", help="class name of this patient, e.g. control or mutated "
                                                  "(default: tumor with labels, healthy without)")
     p.add_argument("--patient", help="patient id (default: the image file name without modality suffix)")
@@ -27,7 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip slices whose tumor has fewer pixels than this (default 50)")
     p.add_argument("--phi-size", type=int, default=256, help="side of the tumor-free slices in pixels (default 256)")
     p.add_argument("--replace", action="store_true", help="replace the patient if the dataset already has it")
-    p.set_defaults(func=_crops)
+    p.set_defaults(func=partial(_crops, parser=p))
+    actions = p.add_subparsers(dest="crops_action", metavar="migrate")
+    m = actions.add_parser("migrate", help="rewrite a crop dataset folder of an older format version",
+                           description="Rewrite a crop dataset folder written by an older napari-medsynth (one "
+                                       "array file for all patients) in the current layout (one folder per "
+                                       "patient, so that adding a patient writes only that patient). The data "
+                                       "stay the same; a crash leaves the old dataset whole.")
+    m.add_argument("dir", help="crop dataset folder")
+    m.set_defaults(func=_migrate)
 
 
 def _tumor_labels(text: str | None):
@@ -42,7 +55,10 @@ def _tumor_labels(text: str | None):
     return values
 
 
-def _crops(args) -> int:
+def _crops(args, parser: argparse.ArgumentParser) -> int:
+    missing = [flag for flag, value in (("--image", args.image), ("--out", args.out)) if value is None]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
     from ..sage.crops import add_volume_pair
     from ..sage.dataset import CropSettings
 
@@ -51,4 +67,11 @@ def _crops(args) -> int:
     summary = add_volume_pair(args.out, args.image, args.labels, patient=args.patient, klass=args.klass,
                               settings=settings, replace=args.replace, tumor_labels=_tumor_labels(args.tumor_labels))
     print(summary.line())
+    return 0
+
+
+def _migrate(args) -> int:
+    from ..sage.dataset import migrate
+
+    print(migrate(args.dir))
     return 0

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..train.data import DatasetError, dataset_fingerprint
-from .dataset import ARRAYS, CropDataset, CropDatasetError
+from .dataset import CropDataset, CropDatasetError
 
 KINDS = ("btc", "tc")
 
@@ -65,8 +65,7 @@ class CropTrainingSet:
         self.images = (arr[index].astype(np.float32) * 2.0 - 1.0)
         self.kind, self.size, self.augment = kind, size, bool(augment)
         self.patients = sorted({ds.crops[i].patient for i in index})
-        files = [self.root / "manifest.json"] + [self.root / f"{n}.npy" for n in ARRAYS]
-        self.fingerprint = dataset_fingerprint(self.root, [f for f in files if f.is_file()])
+        self.fingerprint = dataset_fingerprint(self.root, [f for f in ds.files([kind]) if f.is_file()])
 
     def __len__(self) -> int:
         return len(self.images)
