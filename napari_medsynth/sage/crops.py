@@ -331,6 +331,9 @@ def add_volume_pair(dataset_dir: str | os.PathLike, image_path: str | os.PathLik
 def _check_can_add(dataset_dir, patient: str, settings: CropSettings | None, replace: bool) -> CropDataset:
     if not patient or not patient.strip():
         raise ValueError("the patient id is empty")
+    from .crop_store import check_patient_id
+
+    check_patient_id(patient)  # before minutes of extraction, not after
     ds = CropDataset.open_or_create(dataset_dir, settings)
     if patient in ds.patients and not replace:
         raise CropDatasetError(f"patient {patient!r} is already in {dataset_dir}; choose another id or replace it")
