@@ -140,6 +140,12 @@ def test_find_cases_walks_a_dataset_with_both_namings(tmp_path):
     found = find_cases(tmp_path)
     assert [(c.case, c.naming) for c in found] == [("BraTS-GLI-00002-000", "brats2023"),
                                                    ("Brats18_A_1", "brats2018")]
+    # a folder of symlinked case folders (a common way to assemble a dataset), with a link loop
+    linked = tmp_path.parent / (tmp_path.name + "-links")
+    linked.mkdir()
+    (linked / "one").symlink_to(tmp_path / "HGG" / "Brats18_A_1", target_is_directory=True)
+    (linked / "loop").symlink_to(linked, target_is_directory=True)
+    assert [c.case for c in find_cases(linked)] == ["Brats18_A_1"]
 
 
 def _head(rng, shape=(30, 64, 64), zero_background=False):

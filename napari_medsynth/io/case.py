@@ -140,8 +140,20 @@ def find_cases(root: str | os.PathLike) -> list[CaseFiles]:
     root = Path(root)
     if not root.is_dir():
         raise VolumeReadError(f"{root}: not a folder.")
-    folders = sorted({f.parent for f in root.rglob("*.nii*") if f.is_file() and parse_case_name(f)})
-    return [case_files(f) for f in folders]
+    folders = []
+    seen: set[tuple[int, int]] = set()
+    # os.walk with followlinks: datasets are often folders of symlinked case folders; a link
+    # that leads back to a folder already walked is skipped, so link loops end.
+    for here, dirs, files in os.walk(root, followlinks=True):
+        st = os.stat(here)
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs.sort()
+        if any(is_nifti_path(f) and parse_case_name(f) for f in files):
+            folders.append(Path(here))
+    return [case_files(f) for f in sorted(folders)]
 
 
 def read_segmentation(path: str | os.PathLike, naming: str | None = None) -> Volume:
