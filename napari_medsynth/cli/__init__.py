@@ -20,6 +20,7 @@ from .. import __version__
 COMMAND_MODULES = (
     "napari_medsynth.cli.volumes",
     "napari_medsynth.cli.train",
+    "napari_medsynth.cli.dataset",
     "napari_medsynth.cli.export",
     "napari_medsynth.cli.study",
     "napari_medsynth.cli.crops",
@@ -27,6 +28,7 @@ COMMAND_MODULES = (
     "napari_medsynth.cli.evaluate",
     "napari_medsynth.cli.pggan",
     "napari_medsynth.cli.spade",
+    "napari_medsynth.cli.labels7",
 )
 
 

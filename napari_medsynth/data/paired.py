@@ -14,10 +14,11 @@ labels ``_seg`` (1 NCR/NET, 2 ED, 4 ET) and tissue classes, with :func:`~..label
 * ``tissues="auto"``: a tissue segmentation the user gives, ``<case>_tissues.nii.gz`` in the case
   folder (FSL FAST convention: 1 CSF, 2 GM, 3 WM; 0 elsewhere), on the image's voxel grid;
 * ``tissues="intensity"``: where no ``_tissues`` map exists, an **intensity-based 3-class
-  fallback** (:func:`intensity_tissues`): 1-D k-means with three clusters on the MR intensities
-  inside the brain mask (non-zero voxels) outside the tumor, clusters ordered by the modality's
-  contrast (T1/T1-Gd: CSF < GM < WM). It is a rough stand-in for a real tissue segmentation
-  (FAST, as the paper used), and :meth:`PairedSliceDataset.describe` names it as such.
+  fallback** (:func:`intensity_tissues`): :func:`~..tissues.segment_tissues` on the MR image
+  inside the brain (non-zero voxels) outside the tumor: bias-field correction, a 3-class Gaussian
+  mixture named by the modality's contrast (T1/T1-Gd: CSF < GM < WM) and a Potts-MRF smoothing
+  step, a small FAST-like segmentation from one sequence. It is not the FAST run the paper used,
+  and :meth:`PairedSliceDataset.describe` names it as such.
 
 Patients are selected by case id (``include`` / ``exclude``), so splits are patient-wise.
 A batch is one tensor (B, 2, size, size): channel 0 the MR in [-1, 1] (per-volume 0.5-99.5
@@ -37,13 +38,14 @@ from ..geometry import to_canvas
 from ..io import VolumeReadError, percentile_rescale, read_volume
 from ..io.case import suffix_of
 from ..labels import N_CLASSES, brats_to_complete7
+from ..tissues import TISSUE_ORDER, brain_region, segment_tissues
 from ..train.data import MAX_DATASET_BYTES, DatasetError, dataset_fingerprint
 
 TISSUE_CHOICES = ("auto", "intensity")
 
-#: Order of the three tissue clusters from darkest to brightest, per MR sequence, as values of the
+#: Order of the three tissue classes from darkest to brightest, per MR sequence, as values of the
 #: FAST convention (1 CSF, 2 GM, 3 WM).
-_TISSUE_ORDER = {"t1": (1, 2, 3), "t1ce": (1, 2, 3), "t2": (3, 2, 1), "flair": (1, 3, 2)}
+_TISSUE_ORDER = TISSUE_ORDER
 
 
 @dataclass(frozen=True)
@@ -115,37 +117,18 @@ def find_case_pairs(folder: str | os.PathLike, modality: str = "t1ce", tissues: 
 def intensity_tissues(mr: np.ndarray, seg: np.ndarray, modality: str = "t1ce", iterations: int = 50) -> np.ndarray:
     """The intensity-based 3-class fallback: 1 CSF, 2 GM, 3 WM inside the brain, 0 elsewhere.
 
-    1-D k-means (three clusters, initialised at the 10/50/90th percentiles) on the voxels that are
-    non-zero (the skull-stripped brain, as in BraTS) and not tumor (``seg == 0``); clusters are
-    named by the sequence's contrast order. No bias correction or spatial prior: a rough stand-in
-    for a real tissue segmentation.
+    :func:`~..tissues.segment_tissues` (N3-style bias correction, a 3-class Gaussian mixture named
+    by the sequence's contrast order, a 26-neighbour Potts-MRF step) on the voxels of the
+    skull-stripped brain (non-zero, holes filled per slice) that are not tumor (``seg == 0``).
+    A FAST-like segmentation from one sequence, not a registered atlas or a multi-channel
+    method. ``iterations`` (the iteration count of the 1-D k-means this replaced) is accepted
+    for compatibility and not used.
     """
-    order = _TISSUE_ORDER.get(modality)
-    if order is None:
+    if modality not in _TISSUE_ORDER:
         raise DatasetError(f"the intensity-based tissue fallback knows the contrast of {', '.join(_TISSUE_ORDER)}, "
                            f"not {modality!r}; give a _tissues map instead")
-    inside = (mr > 0) & (seg == 0)
-    values = mr[inside].astype(np.float64)
-    out = np.zeros(mr.shape, dtype=np.uint8)
-    if values.size < 3 or values.min() == values.max():
-        return out
-    # Weighted k-means on a fine histogram: the same clusters as on the voxels, at a fraction of the cost.
-    counts, edges = np.histogram(values, bins=4096)
-    centres_of_bins = (edges[:-1] + edges[1:]) / 2
-    keep = counts > 0
-    x, w = centres_of_bins[keep], counts[keep].astype(np.float64)
-    centres = np.percentile(values, [10, 50, 90]).astype(np.float64)
-    for _ in range(iterations):
-        assign = np.argmin(np.abs(x[:, None] - centres[None]), axis=1)
-        new = np.array([np.average(x[assign == k], weights=w[assign == k]) if np.any(assign == k) else centres[k]
-                        for k in range(3)])
-        if np.allclose(new, centres):
-            break
-        centres = new
-    centres = np.sort(centres)
-    cluster = np.digitize(values, (centres[:-1] + centres[1:]) / 2)  # 0 darkest .. 2 brightest
-    out[inside] = np.asarray(order, dtype=np.uint8)[cluster]
-    return out
+    mr = np.asarray(mr)
+    return segment_tissues(mr, brain_region(mr), np.asarray(seg) > 0, modality)
 
 
 def select_cases(pairs: list[CasePair], include: str = "", exclude: str = "") -> list[CasePair]:
@@ -281,7 +264,7 @@ class PairedSliceDataset:
             notes.append(f"{sources.count('tissues')} with tissue classes from the given _tissues maps")
         if sources.count("intensity"):
             notes.append(f"{sources.count('intensity')} with tissue classes from the intensity-based 3-class "
-                         "fallback (k-means on intensities, not a tissue segmentation)")
+                         "fallback (mixture + MRF on one sequence, not FAST)")
         if self.oversampled:
             notes.append(self._oversample_note)
         return text + (f" ({'; '.join(notes)})" if notes else "")

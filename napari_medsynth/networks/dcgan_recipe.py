@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.store import is_store
+from ..data.store_datasets import StoreSlices
 from ..train.data import SliceDataset
 from ..train.previews import generator_previews, preview_noise
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
@@ -62,7 +64,9 @@ class DCGANRecipe(Recipe):
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self._preview_z = preview_noise(self.seed, c.preview_count, c.z_dim, self.device)
 
-    def make_dataset(self, data_dir: str, pattern: str = "*") -> SliceDataset:
+    def make_dataset(self, data_dir: str, pattern: str = "*") -> SliceDataset | StoreSlices:
+        if is_store(data_dir):  # every stored modality's slices, as a folder gives every volume's
+            return StoreSlices(data_dir, self.config.image_size, modalities=None, load_size=self.config.load_size)
         return SliceDataset(data_dir, size=self.config.image_size, load_size=self.config.load_size, pattern=pattern)
 
     def train_step(self, real: torch.Tensor) -> dict[str, float]:

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data.paired import PairedSliceDataset
+from ..data.store import is_store
+from ..data.store_datasets import StorePairs
 from ..labels import N_CLASSES, one_hot
 from ..train.previews import preview_noise
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
@@ -120,8 +122,10 @@ class _PGGANRecipe(Recipe):
         self.images_seen = 0
         self._preview_z = preview_noise(self.seed, c.preview_count, c.z_dim, self.device)
 
-    def make_dataset(self, data_dir: str, pattern: str = "*") -> PairedSliceDataset:
+    def make_dataset(self, data_dir: str, pattern: str = "*") -> PairedSliceDataset | StorePairs:
         c = self.config
+        if is_store(data_dir):
+            return StorePairs(data_dir, c.image_size, modality=c.modality, include=c.include, exclude=c.exclude)
         return PairedSliceDataset(data_dir, size=c.image_size, modality=c.modality, include=c.include,
                                   exclude=c.exclude)
 

@@ -2,7 +2,9 @@
 
 Data: :class:`~napari_medsynth.data.paired.PairedSliceDataset`, axial slices of the 7-class complete label map with
 the matching MR slice, padded to 256 x 256 as in the paper and resized to ``image_size``; select
-patients with ``include`` / ``exclude`` so that held-out cases stay unseen.
+patients with ``include`` / ``exclude`` so that held-out cases stay unseen. A slice store
+(:mod:`napari_medsynth.data.store`) as the data folder gives the same pairs from memory maps
+(:class:`~napari_medsynth.data.store_datasets.StorePairs`).
 
 Networks (:mod:`napari_medsynth.spade.network`): a generator of SPADE residual blocks conditioned
 on the one-hot label map (plus noise maps for texture), an optional style encoder (VAE,
@@ -26,6 +28,8 @@ import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 
 from ..data.paired import TISSUE_CHOICES, PairedSliceDataset
+from ..data.store import is_store
+from ..data.store_datasets import StorePairs
 from ..labels import N_CLASSES, one_hot
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 from ..train.rng import derive_seed
@@ -119,10 +123,13 @@ class SpadeRecipe(Recipe):
         self._preview_noise = self.network("G").make_noise(c.preview_count, gen, self.device)
         self._preview_labels: torch.Tensor | None = None
 
-    def make_dataset(self, data_dir: str, pattern: str = "*") -> PairedSliceDataset:
+    def make_dataset(self, data_dir: str, pattern: str = "*") -> PairedSliceDataset | StorePairs:
         c = self.config
-        ds = PairedSliceDataset(data_dir, c.image_size, modality=c.modality, include=c.include, exclude=c.exclude,
-                                tissues=c.tissues)
+        if is_store(data_dir):  # a slice store: the complete maps were made when it was built
+            ds = StorePairs(data_dir, c.image_size, modality=c.modality, include=c.include, exclude=c.exclude)
+        else:
+            ds = PairedSliceDataset(data_dir, c.image_size, modality=c.modality, include=c.include,
+                                    exclude=c.exclude, tissues=c.tissues)
         ds.oversample((1, 2, 3), c.tumor_oversample)
         # Fixed preview label maps spread over the data (never drawn from the training random stream).
         idx = np.linspace(0, len(ds) - 1, c.preview_count).round().astype(int)
