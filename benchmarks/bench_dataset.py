@@ -7,7 +7,7 @@ Needs real BraTS cases in ``../shared/data/brats2018-train`` (``--data``); skipp
 without them. Measures:
 
 (a) ``build_store`` seconds per real case, all four sequences, including the tissue step
-    (:func:`napari_medsynth.tissues.labels7_for_case`: BraTS cases have no ``_labels7`` map), and
+    (:func:`napari_medsynth.case_tissues.labels7_for_case`: BraTS cases have no ``_labels7`` map), and
     the store's bytes per case;
 (b) for stores of N cases (default 10, 40, 160; ``--modalities t1ce``): the build time per case
     (cases with a ``_labels7`` map, no tissue step) and, each in its own child process so rows do

@@ -22,36 +22,20 @@ provide. :func:`segment_tissues` makes them the way FSL FAST and ANTs Atropos do
 
 The components are named by the sequence's contrast order (:data:`TISSUE_ORDER`).
 
-:func:`labels7_for_case` applies it to a case folder: tumor classes come unchanged from ``_seg``,
-WM/GM/CSF from the T1 (else T1-Gd) inside the skull-stripped brain. Qt-free.
+:func:`napari_medsynth.case_tissues.labels7_for_case` applies it to a case folder. Qt-free.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
 import numpy as np
 from scipy import ndimage
 
-from .io.case import CaseFiles, case_files, check_same_grid, read_case_volume
-from .io.errors import VolumeReadError
-from .io.nifti import Volume, write_volume
 from .jobs import Progress
-from .labels import COMPLETE7, brats_to_complete7
 
 #: Tissue values (FAST convention: 1 CSF, 2 GM, 3 WM) of the three mixture components from darkest
 #: to brightest, per MR sequence.
 TISSUE_ORDER = {"t1": (1, 2, 3), "t1ce": (1, 2, 3), "t2": (3, 2, 1), "flair": (1, 3, 2)}
 TISSUE_NAMES = {1: "CSF", 2: "GM", 3: "WM"}
-#: Short names of the COMPLETE7 classes (BG, NCR/NET, ED, ET, WM, GM, CSF), by value.
-CLASS_SHORT = {c.value: c.name.split()[0] for c in COMPLETE7}
-#: Share of WM + GM + CSF each tissue has in a plausible map; outside it, a warning.
-PLAUSIBLE_SHARE = (0.08, 0.7)
-#: Sequences :func:`labels7_for_case` picks from when none is named, best first.
-PREFERRED_MODALITIES = ("t1", "t1ce")
-
 DEFAULT_BETA = 0.1
 DEFAULT_ITERATIONS = 5
 _HIST_BINS = 1024
@@ -328,69 +312,3 @@ def brain_region(image: np.ndarray) -> np.ndarray:
         box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in idx)
         mask[box] = np.stack([ndimage.binary_fill_holes(s) for s in mask[box]])
     return mask
-
-
-def _pick_modality(found: CaseFiles, modality: str | None) -> str:
-    if modality is not None and modality not in TISSUE_ORDER:
-        raise ValueError(f"modality must be one of {', '.join(TISSUE_ORDER)}, not {modality!r}")
-    for kind in (modality,) if modality else PREFERRED_MODALITIES:
-        if kind in found.files:
-            return kind
-    have = ", ".join(found.modalities) or "no MR sequence"
-    wanted = f"no {modality} image" if modality else "no T1 or T1-Gd image to take the tissue classes from"
-    hint = "" if modality else "; name the sequence to use (t2 or flair)"
-    raise VolumeReadError(f"{found.folder.name}: {wanted} (the case has {have}){hint}.")
-
-
-def labels7_for_case(folder_or_casefiles: str | os.PathLike | CaseFiles, modality: str | None = None,
-                     progress: Progress | None = None, **tissue_options) -> tuple[np.ndarray, Volume, dict]:
-    """The 7-class complete map of a BraTS case: tumor classes from ``_seg``, WM/GM/CSF from the T1
-    (else T1-Gd, or ``modality``) by :func:`fit_tissues` inside the brain outside the tumor.
-
-    Returns (labels7 uint8 in display orientation, the reference image :class:`Volume` to write it
-    on, info: ``case``, ``modality``, ``means`` / ``stds`` / ``weights`` by tissue name,
-    ``voxels`` and ``ml`` by short class name (:data:`CLASS_SHORT`), ``warnings`` (a tissue
-    outside :data:`PLAUSIBLE_SHARE` of WM + GM + CSF), ``seconds``, and the fit's other keys).
-    Raises :class:`VolumeReadError` (a ``ValueError``) for folders that are not a usable case.
-    """
-    start = time.perf_counter()
-    found = folder_or_casefiles if isinstance(folder_or_casefiles, CaseFiles) else case_files(folder_or_casefiles)
-    if "seg" not in found.files:
-        have = ", ".join(found.files) or "no BraTS-named file"
-        raise VolumeReadError(f"{found.folder.name}: no tumor segmentation (_seg) to take the tumor classes from "
-                              f"(the case has {have}).")
-    kind = _pick_modality(found, modality)
-    report = progress or (lambda done, total, message="": None)
-    report(0, 1, f"reading {found.case}")
-    ref = read_case_volume(found, kind)
-    seg = read_case_volume(found, "seg")
-    check_same_grid(found.folder.name, [ref, seg])
-    if ref.data.ndim != 3:
-        raise VolumeReadError(f"{Path(ref.path).name}: expected a 3-D volume, got shape {ref.data.shape}.")
-
-    def sub(done, total, message=""):
-        report(0.05 + 0.9 * done / max(total, 1e-12), 1, message)
-
-    tissues, fit = fit_tissues(ref.data, brain_region(ref.data), seg.data > 0, kind, spacing=ref.spacing,
-                               progress=sub, **tissue_options)
-    labels7 = brats_to_complete7(seg.data, tissues)
-    counts = np.bincount(labels7.ravel(), minlength=len(COMPLETE7))
-    voxel_ml = float(np.prod(ref.spacing)) / 1000.0
-    info = {"case": found.case, **fit, "voxels": {short: int(counts[v]) for v, short in CLASS_SHORT.items()},
-            "ml": {short: float(counts[v]) * voxel_ml for v, short in CLASS_SHORT.items()}}
-    share = {k: info["voxels"][k] / max(sum(counts[4:]), 1) for k in ("WM", "GM", "CSF")}
-    odd = [f"{k} {100 * v:.0f} %" for k, v in share.items() if not PLAUSIBLE_SHARE[0] <= v <= PLAUSIBLE_SHARE[1]]
-    info["warnings"] = [f"implausible tissue volumes ({', '.join(odd)} of WM + GM + CSF): the {kind} contrast "
-                        "may not separate the tissues in this case; check the map"] if odd else []
-    info["seconds"] = time.perf_counter() - start
-    report(1, 1, "labels7 done")
-    return labels7, ref, info
-
-
-def write_labels7(labels7: np.ndarray, ref_volume: Volume, out_path: str | os.PathLike) -> str:
-    """Write a 7-class map on ``ref_volume``'s grid and affine (atomically); returns the path."""
-    labels7 = np.asarray(labels7)
-    if labels7.shape != ref_volume.data.shape[-3:]:
-        raise ValueError(f"labels7 {labels7.shape} is not on the reference grid {ref_volume.data.shape}")
-    meta = {**ref_volume.metadata(), "label_convention": "", "kind": "labels"}
-    return write_volume(out_path, labels7.astype(np.uint8, copy=False), meta, kind="labels")

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from conftest import save_nifti, stored_as
 
+from napari_medsynth.case_tissues import check_csf_with_t2, labels7_for_case, write_labels7
 from napari_medsynth.cli import main
 from napari_medsynth.io import VolumeReadError, read_volume
 from napari_medsynth.io.case import case_files, read_case_volume
-from napari_medsynth.tissues import brain_region, fit_tissues, labels7_for_case, segment_tissues, write_labels7
+from napari_medsynth.tissues import brain_region, fit_tissues, segment_tissues
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 CASE = "MSYN-001"
@@ -251,3 +252,12 @@ def test_panel_without_a_case_says_so(make_napari_viewer, qtbot, tmp_path):
     qtbot.mouseClick(panel.labels7_button, Qt.MouseButton.LeftButton)
     assert "no tumor segmentation" in panel.status.text()
     assert panel.labels7_button.isEnabled() and len(viewer.layers) == 1
+
+
+def test_csf_that_is_dark_on_t2_becomes_grey_matter():
+    tissues = np.array([[1, 1, 1, 2, 2, 3]], np.uint8)
+    t2 = np.array([[900.0, 200.0, 950.0, 500.0, 520.0, 400.0]])  # CSF bright on T2, one voxel is not
+    assert check_csf_with_t2(tissues, t2) == 1
+    np.testing.assert_array_equal(tissues, [[1, 2, 1, 2, 2, 3]])
+    no_gm = np.array([[1, 3]], np.uint8)
+    assert check_csf_with_t2(no_gm, np.array([[0.0, 1.0]])) == 0 and no_gm.tolist() == [[1, 3]]

@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _labels7(args) -> int:
+    from ..case_tissues import labels7_for_case, write_labels7
     from ..io import is_nifti_path
-    from ..tissues import labels7_for_case, write_labels7
 
     case, out = Path(args.case), Path(args.out)
     if not case.exists():

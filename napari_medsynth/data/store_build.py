@@ -6,7 +6,7 @@ each scaled to [-1, 1] by its own 0.5-99.5 percentiles, computed over the whole 
 voxels only), and stored as float16 on the native grid. The complete map comes from, in order,
 the case's ``_labels7`` file, its ``_seg`` with a ``_tissues`` map
 (:func:`~..labels.brats_to_complete7`), or the tissue step
-:func:`napari_medsynth.tissues.labels7_for_case`; the manifest records which.
+:func:`napari_medsynth.case_tissues.labels7_for_case`; the manifest records which.
 
 Grade or class per case, in order: ``classes`` (a dict case -> class or a CSV file with columns
 case,class), a BraTS 2019/2020 ``name_mapping.csv`` (columns ``Grade`` and ``BraTS_20xx_subject_ID``)
@@ -108,7 +108,7 @@ def case_labels7(found: CaseFiles, progress=None) -> tuple[np.ndarray, str, dict
                                f"found {int(tissues.max())}")
         return brats_to_complete7(seg, tissues), "seg + tissues file", {}
     try:
-        from ..tissues import labels7_for_case
+        from ..case_tissues import labels7_for_case
     except ImportError as exc:
         raise DatasetError(f"{found.case}: no _labels7 or _tissues map, and the tissue step "
                            f"(napari_medsynth.tissues) cannot be loaded ({exc})") from exc
@@ -145,6 +145,10 @@ def build_case(found: CaseFiles, out: Path, folder: str, modalities: list[str], 
         seg = read_case_volume(found, "seg").data if "seg" in found.files else None
     except VolumeReadError as exc:
         raise DatasetError(str(exc)) from exc
+    from ..io.skull import warn_if_not_skull_stripped
+
+    warn_if_not_skull_stripped(vols[0].data, vols[0].spacing, f"{found.case} ({modalities[0]})",
+                               "the slice store's brain fraction and the tissue map")
     shape = vols[0].data.shape
     for name, arr in [*((m, v.data) for m, v in zip(modalities, vols)), ("labels7", labels7), ("seg", seg)]:
         if arr is not None and arr.shape != shape:

@@ -122,7 +122,7 @@ class VolumeWidget(QWidget):
         return folder, ""
 
     def _make_labels7(self) -> None:
-        from ..tissues import labels7_for_case
+        from ..case_tissues import labels7_for_case
 
         folder, why = self.case_folder()
         if folder is None:
