@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            description="Read every case folder below CASES (<case>_t1ce.nii.gz or <case>-t1c.nii.gz "
                                        "naming) and write the slice store STORE. The complete map of a case comes "
                                        "from its _labels7 file, else its _seg and _tissues maps, else the tissue "
-                                       "segmentation step (slow: a minute or so per case).")
+                                       "segmentation step (labels7: a few seconds per case).")
     b.add_argument("cases", metavar="CASES", help="folder holding the case folders, at any depth")
     b.add_argument("--out", required=True, metavar="STORE", help="store folder to create")
     b.add_argument("--modalities", default=None,
