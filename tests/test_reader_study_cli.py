@@ -136,3 +136,55 @@ def test_malformed_sheets_name_file_and_line(made, tmp_path):
 def test_help(step):
     out = cli(*(["study", step] if step else ["study"]), "--help")
     assert "usage: napari-medsynth study" in out.stdout
+
+
+def test_score_with_confidence_writes_roc_mrmc_fooled_rates_and_report(tmp_path):
+    """Synthetic images with SAGE-style sidecars (<stem>.npy + <stem>.json); three readers with
+    1-5 confidences. `study score` writes the AUC columns, mrmc.csv, images.csv (fooled rate and
+    provenance per image), roc_curves.png and report.md."""
+    rng = np.random.default_rng(4)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "synthetic").mkdir()
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (24, 24), dtype=np.uint8)).save(tmp_path / "real" / f"r{i}.png")
+        np.save(tmp_path / "synthetic" / f"sage_{i:05d}.npy", rng.random((24, 24)).astype(np.float32))
+        (tmp_path / "synthetic" / f"sage_{i:05d}.json").write_text('{"source": "sage"}')
+    cli("study", "create", "--real", tmp_path / "real", "--synthetic", tmp_path / "synthetic", "--size", 24,
+        "--confidence", "--seed", 3, "--out", tmp_path / "study")
+    key = read_key(tmp_path / "study_key.csv")
+    ids = sorted(key)
+    fooling = ids[[key[s].source for s in ids].index("synthetic")]  # every reader calls this one real
+    sheet = ["stimulus_id,answer,tumor_answer,reader,confidence"]
+    for reader, flips in (("anna", 0), ("ben", 1), ("cleo", 2)):
+        for k, sid in enumerate(ids):
+            source = key[sid].source
+            right = sid != fooling and k % 5 >= flips
+            answer = source if right else ("real" if source == "synthetic" else "synthetic")
+            sheet.append(f"{sid},{answer},,{reader},{1 + (k + flips) % 5}")
+    (tmp_path / "answers.csv").write_text("\n".join(sheet) + "\n")
+    out = cli("study", "score", "--key", tmp_path / "study_key.csv", "--answers", tmp_path / "answers.csv",
+              "--out", tmp_path / "results")
+    assert "AUC" in out.stdout and "report.md" in out.stdout
+    results = tmp_path / "results"
+    with open(results / "metrics.csv", newline="") as fh:
+        rows = {(r["reader"], r["group"]): r for r in csv.DictReader(fh)}
+    mean = rows[("mean", "all")]
+    for col in ("auc", "auc_ci_low", "auc_ci_high", "auc_p_value", "auc_binormal", "auc_se", "auc_df",
+                "accuracy_se", "accuracy_df", "mrmc_cases", "rating_levels"):
+        assert col in mean
+    assert float(mean["auc_ci_low"]) <= float(mean["auc"]) <= float(mean["auc_ci_high"])
+    assert mean["mrmc_cases"] == "10" and rows[("anna", "all")]["auc_ci_low"] != ""
+    with open(results / "mrmc.csv", newline="") as fh:
+        mrmc_rows = {r["fom"]: r for r in csv.DictReader(fh)}
+    assert mrmc_rows["auc"]["method"] == "OR-RRRC (Hillis df)" and mrmc_rows["auc"]["n_readers"] == "3"
+    assert float(mrmc_rows["auc"]["estimate"]) == pytest.approx(float(mean["auc"]), abs=1e-4)
+    with open(results / "images.csv", newline="") as fh:
+        images = list(csv.DictReader(fh))
+    assert len(images) == 10 and images[0]["stimulus_id"] == fooling  # most fooling first
+    assert images[0]["fooled_rate"] == "1.0000" and images[0]["n_called_real"] == "3"
+    synthetic = [i for i in images if i["source"] == "synthetic"]
+    assert all(Path(i["provenance"]).name == Path(i["origin"]).stem + ".json" for i in synthetic)
+    assert all(i["provenance"] == "" and i["fooled_rate"] == "" for i in images if i["source"] == "real")
+    report = (results / "report.md").read_text()
+    assert "![ROC curves per group](roc_curves.png)" in report and "Obuchowski" in report and fooling in report
+    assert (results / "roc_curves.png").read_bytes()[:4] == b"\x89PNG"

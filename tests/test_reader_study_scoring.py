@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scipy.stats import binomtest
+from scipy.stats import t as t_dist
 
 from napari_medsynth.reader_study.scoring import fleiss_kappa, score, t_interval, wilson_ci
 from napari_medsynth.reader_study.sheets import Answer, KeyEntry
@@ -54,7 +55,14 @@ def test_three_readers_two_groups_and_the_mean_row():
     """Group 'control': 4 real (ids 0-3), 4 synthetic (4-7). Reader a: all correct. Reader b:
     calls everything real -> ACC 4/8, FPR 4/4, FNR 0/4, PR 4/8. Reader c: swaps one of each ->
     rr 3, rs 1, sr 1, ss 3 -> ACC 6/8, FPR 1/4, FNR 1/4, PR 3/4.
-    Mean ACC = (1 + .5 + .75)/3 = .75; sd = .25 -> t-interval .75 +- 4.302653 * .25 / sqrt(3)."""
+    Mean ACC = (1 + .5 + .75)/3 = .75, MS(R) = .25^2 = .0625.
+
+    MRMC (Obuchowski-Rockette, jackknife over the 8 cases): the case-deleted accuracies give
+    Cov(theta_j, theta_j') = sum_k (x_jk - mean_j)(x_j'k - mean_j') / (K (K - 1)) for 0/1 calls x.
+    Reader a is constant (covariance 0); for b = 1111 0000 and c = 0111 0111 the products are
+    -.375 + 3 * .125 + .375 - 3 * .125 = 0. So Cov2 = 0, SE^2 = MS(R) / J, Hillis df = J - 1 = 2:
+    here the RRRC interval is .75 +- t(.975, 2) * .25 / sqrt(3), t(.975, 2) = 4.302653, and the
+    test against 0.5 is t = .25 / (.25 / sqrt(3)) = sqrt(3) on 2 df (p = 0.2254)."""
     key = {str(i): KeyEntry(str(i), "real" if i < 4 else "synthetic", None, "control") for i in range(8)}
     key.update({str(i): KeyEntry(str(i), "real", None, "mutated") for i in range(8, 10)})
     truth = {i: key[str(i)].source for i in range(10)}
@@ -72,7 +80,9 @@ def test_three_readers_two_groups_and_the_mean_row():
     expected = (0.75 - half, min(1.0, 0.75 + half))
     assert (m["accuracy_ci_low"], m["accuracy_ci_high"]) == pytest.approx(expected, abs=1e-6)
     assert m["real_as_real"] == 4 + 4 + 3 and m["n"] == 24  # pooled counts
-    assert m["p_value"] == pytest.approx(binomtest(8 + 4 + 6, 24).pvalue)
+    assert m["accuracy_df"] == pytest.approx(2.0) and m["accuracy_se"] == pytest.approx(0.25 / np.sqrt(3))
+    assert m["p_value"] == pytest.approx(2 * t_dist.sf(np.sqrt(3), 2))  # 0.2254, not a pooled binomial test
+    assert m["p_value"] == pytest.approx(0.22540333, abs=1e-8)
     # mutated has only real images: FPR undefined (no synthetic), FNR defined
     mut = rows[("a", "mutated")]
     assert mut["fpr"] is None and mut["fpr_ci_low"] is None and mut["fnr"] == 0.0

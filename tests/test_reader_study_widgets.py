@@ -11,7 +11,7 @@ from napari_medsynth.reader_study import create_study
 from napari_medsynth.reader_study.sheets import read_key
 from napari_medsynth.widgets._clean_layout import camera_of
 from napari_medsynth.widgets.reader_session import ReaderSessionWidget
-from napari_medsynth.widgets.study_results import StudyResultsWidget
+from napari_medsynth.widgets.study_results import TABLE_COLUMNS, StudyResultsWidget
 from napari_medsynth.widgets.study_setup import create_study_widget
 
 
@@ -118,14 +118,30 @@ def test_results_widget_shows_table_and_figure(make_napari_viewer, tumor_study, 
     widget = StudyResultsWidget(make_napari_viewer())
     widget.key_edit.setText(str(tumor_study.key_path))
     widget.add_answer_files(sorted((tumor_study.folder / "sessions").glob("*.jsonl")))
-    widget.run()
-    assert "Saved metrics.csv" in widget.message.text()
+    widget.run()  # scores in a background job
+    assert not widget.score_button.isEnabled()
+    qtbot.waitUntil(lambda: widget.score_button.isEnabled(), timeout=60_000)
+    assert "Saved report.md, metrics.csv, mrmc.csv, images.csv" in widget.message.text()
     assert widget.table.rowCount() == 9  # (a, b, mean) x (non-tumor, tumor, all)
     cells = [widget.table.item(r, 0).text() for r in range(9)]
     assert cells.count("mean") == 3
-    assert not widget.figure.pixmap().isNull()
+    assert widget.summary.rowCount() == 3 and widget.summary.item(0, 0).text() == "non-tumor"
+    # both readers call everything real: AUC 0.5 exactly, and every synthetic image fooled both
+    auc_col = [c[1] for c in TABLE_COLUMNS].index("auc")
+    assert widget.table.item(0, auc_col).text().startswith("0.50")
+    assert widget.fooled_table.rowCount() == 4 and widget.fooled_table.item(0, 2).text() == "2/2 (100%)"
+    assert widget.mrmc_table.rowCount() > 0
+    assert not widget.figure.pixmap().isNull() and not widget.roc.pixmap().isNull()
+    first = widget.fooled_table.item(0, 0).text()
+    origin = widget.result.images[0]["origin"]  # e.g. "synthetic/tumor[1]": the file name is shown
+    assert widget.fooled_table.item(0, 4).text() == origin.split("/")[-1]
+    widget.show_stimulus(0)  # double-click: the image in the viewer
+    widget.show_stimulus(1)  # replaces the previous one
+    shown = [layer for layer in widget.viewer.layers if layer.name.startswith("stimulus ")]
+    assert len(shown) == 1 and shown[0].data.shape == (32, 32) and first not in shown[0].name
     widget.key_edit.setText(str(tumor_study.folder / "study.json"))
     widget.run()
+    qtbot.waitUntil(lambda: widget.score_button.isEnabled(), timeout=60_000)
     assert "Cannot score" in widget.message.text()
 
 

@@ -3,7 +3,7 @@
     napari-medsynth study create --real DIR --synthetic DIR [--group NAME ...] --n N --out STUDY
     napari-medsynth study export STUDY --out DIR
     napari-medsynth study merge SESSION.jsonl ... --out answers.csv
-    napari-medsynth study score --key KEY.csv --answers A.csv [B.csv ...] --out DIR
+    napari-medsynth study score --key KEY.csv --answers A.csv [B.csv ...] --out DIR   (metrics, MRMC, ROC, report.md)
 """
 
 from __future__ import annotations
@@ -19,6 +19,15 @@ SYNTHETIC directly. Images: PNG/JPEG/TIFF, NPY (2-D, or an (N,H,W) stack = N ima
 
 The answer key is written next to the study folder (STUDY_key.csv) unless --key says otherwise;
 hand readers the study folder only.
+"""
+
+_SCORE_EPILOG = """\
+writes into DIR:
+  metrics.csv             per reader and group, and the readers' mean (MRMC intervals)
+  mrmc.csv                random-reader random-case analysis per group and figure of merit
+  images.csv              per image: readers who called it real (fooled rate), provenance sidecar
+  roc_curves.png          ROC curves per group; confusion_matrices.png
+  report.md               the summary for a paper, with the figures
 """
 
 
@@ -70,14 +79,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="answers.csv", help="merged answer CSV")
     p.set_defaults(func=_merge)
 
-    p = steps.add_parser("score", help="metrics.csv and confusion matrices from the key and answers",
+    p = steps.add_parser("score", help="metrics, MRMC and ROC analysis, fooled rates and report.md from the key "
+                                       "and answers",
                          description="Score answers against the key: per reader and group and the mean across "
                                      "readers: accuracy, FPR, FNR, precision, tumor accuracy with 95% CIs, "
-                                     "binomial test against chance, Fleiss' kappa; plus a confusion-matrix figure.")
+                                     "tests against chance, Fleiss' kappa; ROC analysis of call x confidence "
+                                     "(empirical and binormal AUC; AUC 0.5 = readers cannot tell real from "
+                                     "synthetic); multi-reader multi-case (Obuchowski-Rockette, Hillis df) "
+                                     "intervals and tests of the readers' mean; per-image fooled rates.",
+                         epilog=_SCORE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--key", required=True, metavar="KEY.csv", help="answer key (stimulus_id,source,tumor,group)")
     p.add_argument("--answers", required=True, nargs="+", metavar="FILE",
                    help="filled answer sheets (.csv) and/or session files (.jsonl)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for metrics.csv and confusion_matrices.png")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (see below)")
     p.set_defaults(func=_score)
 
 
@@ -126,7 +140,8 @@ def _score(args) -> int:
 
     result = score_files(args.key, args.answers, args.out)
     print(format_table(result.rows))
-    print(f"wrote {result.metrics_path} and {result.figure_path}")
+    written = (result.metrics_path, result.mrmc_path, result.images_path, result.roc_path, result.figure_path)
+    print(f"wrote {result.report_path} with {', '.join(p.name for p in written)}")
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0

@@ -59,3 +59,53 @@ def _matrix(ax, counts: np.ndarray, labels) -> None:
     ax.set_yticks([0, 1], labels, fontsize=7)
     ax.set_xlabel("answer", fontsize=7)
     ax.set_ylabel("truth", fontsize=7)
+
+
+def roc_figure(panels, path: str | os.PathLike, dpi: int = 110) -> str:
+    """One ROC plot per group (``analysis.RocPanel``): each reader's empirical curve, all readings
+    pooled (bold), the binormal fit of the pooled ratings (dashed) and the chance diagonal. The
+    axes follow "positive = called synthetic": x = real images called synthetic, y = synthetic
+    images called synthetic."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = list(panels)
+    cols = min(3, max(1, len(panels)))
+    rows = max(1, -(-len(panels) // cols))
+    fig = Figure(figsize=(4.2 * cols, 4.3 * rows))
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    for ax, panel in zip(axes, panels):
+        ax.plot([0, 1], [0, 1], ":", color="grey", lw=1, label="chance (AUC 0.5)")
+        for i, (reader, (fpf, tpf, auc)) in enumerate(sorted(panel.readers.items())):
+            ax.plot(fpf, tpf, "-o", ms=2.5, lw=1, alpha=0.8, color=colours[i % len(colours)],
+                    label=f"{reader}: {auc:.2f}")
+        if panel.pooled is not None:
+            fpf, tpf, auc = panel.pooled
+            ax.plot(fpf, tpf, "-", color="black", lw=2.2, label=f"pooled: {auc:.2f}")
+        if panel.fit is not None:
+            grid = np.linspace(0, 1, 201)
+            kind = "equal-var. binormal" if panel.fit.equal_variance else "binormal"
+            ax.plot(grid, panel.fit.tpf(grid), "--", color="black", lw=1.2, label=f"{kind}: {panel.fit.auc:.2f}")
+        title = f"{panel.group}"
+        if panel.mean_auc is not None:
+            low, high = panel.ci
+            title += f": mean AUC {panel.mean_auc:.2f}"
+            if low is not None:
+                title += f" [{low:.2f}–{high:.2f}]"
+        ax.set_title(title, fontsize=11)
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel("real images called synthetic (FPF)", fontsize=10)
+        ax.set_ylabel("synthetic images called synthetic (TPF)", fontsize=10)
+        ax.tick_params(labelsize=9)
+        ax.legend(fontsize=9, loc="lower right", title="AUC", title_fontsize=9)
+    for ax in axes[len(panels):]:
+        ax.axis("off")
+    if not panels:
+        axes[0].text(0.5, 0.5, "no group has both real and synthetic answers", ha="center", va="center")
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=dpi)
+    return str(path)

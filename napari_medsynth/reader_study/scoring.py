@@ -14,16 +14,24 @@ binomial test against guessing (p = 0.5): a p-value above 0.05 means the reader 
 real from synthetic better than chance in that group.
 
 The ``mean`` row of a group is the unweighted mean of the readers' rates (as SAGE reports). Its
-interval is a Student-t interval over readers (readers as a sample of readers; empty rates are
-left out); its confusion counts and binomial test pool all readings. With a single reader the mean
-row repeats that reader's row. Fleiss' kappa measures how far readers agree beyond chance, on
-the images that every reader answered (the same calls, not the same rates).
+intervals and its test of accuracy against chance are multi-reader multi-case (MRMC): random
+readers *and* random cases, Obuchowski-Rockette with Hillis' degrees of freedom, on the images
+every reader answered (:mod:`.analysis`, :mod:`.mrmc`). Readers' calls on the same images are
+correlated, so neither a pooled binomial test (anticonservative) nor a t-interval over two or
+three readers (ignores the cases) is used. Its confusion counts pool all readings. With a
+single reader the mean row repeats that reader's row. Fleiss' kappa measures how far readers
+agree beyond chance, on the images that every reader answered (the same calls, not the same
+rates).
+
+Each row also carries the ROC analysis of the real/synthetic call and its confidence
+(:mod:`.analysis`): empirical AUC with a DeLong interval and the binormal AUC per reader, and
+the readers' mean AUC with its MRMC interval and test against 0.5 in the mean row.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from scipy import stats
@@ -92,7 +100,8 @@ def binomial_p(k: int, n: int) -> float | None:
 
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float] | tuple[None, None]:
-    """Student-t interval of the mean of ``values`` (readers' rates), clipped to 0..1."""
+    """Student-t interval of the mean of ``values``, clipped to 0..1 (readers only: mean rows use
+    the MRMC interval instead)."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if v.size < 2:
         return None, None
@@ -117,9 +126,28 @@ def fleiss_kappa(table) -> float | None:
     return float((p_bar - p_e) / (1 - p_e))
 
 
+@dataclass
+class StudyScore:
+    """Everything ``study score`` writes: metric rows, MRMC rows, per-image rows, ROC panels."""
+
+    rows: list[dict]
+    mrmc: list[dict] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+    roc: list = field(default_factory=list)  # analysis.RocPanel per group
+    levels: int = 5
+    notes: list[str] = field(default_factory=list)
+
+
 def score(key: dict[str, KeyEntry], answers: list[Answer]) -> list[dict]:
     """Rows for ``metrics.csv``: per group (and ``all`` across groups when there are several),
     one row per reader and a ``mean`` row."""
+    return score_study(key, answers).rows
+
+
+def score_study(key: dict[str, KeyEntry], answers: list[Answer], key_path=None) -> StudyScore:
+    """:func:`score` plus the MRMC table, the per-image fooled rates and the ROC curves."""
+    from . import analysis
+
     readers = sorted({a.reader for a in answers})
     groups = sorted({e.group for e in key.values()})
     if len(groups) > 1:
@@ -130,15 +158,43 @@ def score(key: dict[str, KeyEntry], answers: list[Answer]) -> list[dict]:
         cells[(a.reader, truth.group)].add(truth, a)
         if len(groups) > 1:
             cells[(a.reader, ALL_GROUPS)].add(truth, a)
-    rows = []
+    levels = analysis.scale_levels(answers)
+    out = StudyScore(rows=[], levels=levels)
     for group in groups:
-        reader_rows = [_reader_row(r, group, cells[(r, group)]) for r in readers if cells[(r, group)].n]
-        rows.extend(reader_rows)
-        if reader_rows:
-            in_group = [e for e in key.values() if group in (ALL_GROUPS, e.group)]
-            rows.append(_mean_row(group, reader_rows, [cells[(r["reader"], group)] for r in reader_rows],
-                                  in_group, answers))
-    return rows
+        data = analysis.group_data(key, answers, group, levels)
+        reader_rows = []
+        for r in readers:
+            if cells[(r, group)].n:
+                row = _reader_row(r, group, cells[(r, group)])
+                row.update(analysis.reader_roc(data, data.readers.index(r)))
+                reader_rows.append(row)
+        out.rows.extend(reader_rows)
+        if not reader_rows:
+            continue
+        results = analysis.group_mrmc(data) if len(reader_rows) > 1 else {}
+        in_group = [e for e in key.values() if group in (ALL_GROUPS, e.group)]
+        mean = _mean_row(group, reader_rows, [cells[(r["reader"], group)] for r in reader_rows], in_group, answers,
+                         results)
+        mean["mrmc_cases"] = int(data.complete.sum()) if len(reader_rows) > 1 else None
+        out.rows.append(mean)
+        for fom, result in (results or analysis.group_mrmc(data)).items():
+            if result is not None:
+                out.mrmc.append(analysis.mrmc_row(group, fom, result, len(reader_rows)))
+        panel = analysis.roc_panel(data)
+        if panel is not None:
+            panel.mean_auc, panel.ci = mean.get("auc"), (mean.get("auc_ci_low"), mean.get("auc_ci_high"))
+            out.roc.append(panel)
+        flat = [f for f in ("auc", "accuracy") if results.get(f) is not None and results[f].inference.se == 0]
+        if flat:
+            out.notes.append(f"group {group!r}: {' and '.join(flat)} did not vary between readers or images (e.g. "
+                             "every reader right on every image): the interval has zero width and the test is "
+                             "degenerate; more images or readers are needed to estimate the uncertainty.")
+        missing = int((~data.complete).sum())
+        if len(reader_rows) > 1 and missing:
+            out.notes.append(f"group {group!r}: {missing} image(s) were not answered by every reader and are left "
+                             "out of the MRMC intervals and tests.")
+    out.images = analysis.image_rows(key, answers, key_path)
+    return out
 
 
 def _reader_row(reader: str, group: str, c: Confusion) -> dict:
@@ -153,18 +209,28 @@ def _reader_row(reader: str, group: str, c: Confusion) -> dict:
     return row
 
 
-def _mean_row(group: str, reader_rows: list[dict], confusions: list[Confusion], entries, answers) -> dict:
+def _mean_row(group: str, reader_rows: list[dict], confusions: list[Confusion], entries, answers,
+              results: dict) -> dict:
     pooled = sum(confusions, Confusion())
     if len(reader_rows) == 1:
         row = dict(reader_rows[0])
     else:
         row = {"n_readers": len(reader_rows)}
-        for rate in RATES:
-            values = [r[rate] for r in reader_rows if r[rate] is not None]
-            row[rate] = float(np.mean(values)) if values else None
-            row[f"{rate}_ci_low"], row[f"{rate}_ci_high"] = t_interval(values)
+        for name in RATES + ("auc", "auc_binormal"):
+            values = [r.get(name) for r in reader_rows]
+            row[name] = float(np.mean(values)) if values and None not in values else None
+        row["rating_levels"] = max((r.get("rating_levels") or 0) for r in reader_rows) or None
+        for name in RATES + ("auc",):
+            result = results.get(name)
+            inf = result.inference if result is not None and row.get(name) is not None else None
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = (inf.ci_low, inf.ci_high) if inf else (None, None)
+            if name in ("accuracy", "auc"):
+                row[f"{name}_se"] = inf.se if inf else None
+                row[f"{name}_df"] = inf.df if inf and np.isfinite(inf.df) else None
+        acc, auc = results.get("accuracy"), results.get("auc")
+        row["p_value"] = acc.inference.p_value if acc is not None else None
+        row["auc_p_value"] = auc.inference.p_value if auc is not None and row.get("auc") is not None else None
         row["tumor_n"] = pooled.fraction("tumor_accuracy")[1]
-        row["p_value"] = binomial_p(*pooled.fraction("accuracy"))
         row.update(vars(pooled))
     row.update(reader=MEAN, group=group, n=pooled.n)
     ids = {e.stimulus_id for e in entries}
