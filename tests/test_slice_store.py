@@ -117,6 +117,33 @@ def test_store_pairs_equal_the_folder_dataset(cases, tmp_path):
         StorePairs(store, size=32, modality="flair")
 
 
+def test_prepared_slices_are_reused_within_a_memory_budget(cases, tmp_path, monkeypatch):
+    from napari_medsynth.data import store_datasets
+
+    root, _ = cases
+    store = SliceStore.open(build_store(root, tmp_path / "store", modalities="t1ce"))
+    reads = []
+    original = store.image
+    monkeypatch.setattr(store, "image", lambda i, m: (reads.append(i), original(i, m))[1])
+    ds = StorePairs(store, size=32)
+    items = [(i, (0,)) for i in range(4)]
+    first = ds.batch(items).numpy()
+    assert len(reads) == 4
+    np.testing.assert_array_equal(ds.batch(items).numpy(), first)
+    assert len(reads) == 4  # the second batch came from the cache
+    # a budget of two pairs keeps the two drawn last
+    pair_bytes = 32 * 32 * 4 + 32 * 32
+    monkeypatch.setattr(store_datasets, "CACHE_BYTES", 2 * pair_bytes)
+    small = StorePairs(store, size=32)
+    small.batch(items)
+    assert small._cache.used == 2 * pair_bytes and len(small._cache._items) == 2
+    reads.clear()
+    np.testing.assert_array_equal(small.batch(items[2:]).numpy(), first[2:])
+    assert reads == []
+    small.batch(items[:1])
+    assert len(reads) == 1
+
+
 def test_oversampling_reads_only_the_index(cases, tmp_path):
     root, labs = cases
     store = SliceStore.open(build_store(root, tmp_path / "store"))

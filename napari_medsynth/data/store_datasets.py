@@ -14,6 +14,7 @@ memory maps and putting it on the training canvas with :func:`~..geometry.to_can
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -25,6 +26,35 @@ from .store import SliceStore, select_case_ids
 #: How :meth:`StorePairs.describe` names the complete maps that were not given as _labels7 files.
 _SOURCES = {"seg + tissues file": "from _seg and the given _tissues maps",
             "computed (napari_medsynth.tissues)": "from _seg and the tissue segmentation step at build time"}
+
+
+#: Bytes of prepared (resized) slices a store dataset keeps for reuse: the slices drawn most
+#: recently, so small datasets are as fast as in memory from the second epoch on, while memory
+#: stays bounded for large ones (preparing a slice costs ~2 ms, a batch of 16 pairs ~35 ms).
+CACHE_BYTES = 512 * 1024**2
+
+
+class _PreparedCache:
+    """Least-recently-used prepared slices, by key, within a byte budget."""
+
+    def __init__(self, budget: int | None = None):
+        self.budget, self.used = int(CACHE_BYTES if budget is None else budget), 0
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key, make):
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+            return hit
+        value = make()
+        size = sum(a.nbytes for a in value) if isinstance(value, tuple) else value.nbytes
+        if size <= self.budget:
+            self._items[key] = value
+            self.used += size
+            while self.used > self.budget:
+                _, old = self._items.popitem(last=False)
+                self.used -= sum(a.nbytes for a in old) if isinstance(old, tuple) else old.nbytes
+        return value
 
 
 def _open(store) -> SliceStore:
@@ -67,6 +97,7 @@ class StorePairs:
         if not len(self.indices):
             raise DatasetError(f"no slice of the selected cases in {self.root} has labelled pixels")
         self.fingerprint = self.store.fingerprint_of(self._cases, f"pairs:{modality}")
+        self._cache = _PreparedCache()
         self.oversampled = 0
         self._oversample_note = ""
 
@@ -114,8 +145,11 @@ class StorePairs:
         return text[:-1] + (f"; {'; '.join(notes)})" if notes else ")")
 
     def _pair(self, g: int) -> tuple[np.ndarray, np.ndarray]:
-        mr = to_canvas(self.store.image(g, self.modality).astype(np.float32), self.size, side=self.pad_to)
-        return mr, self._labels(g)
+        def make():
+            mr = to_canvas(self.store.image(g, self.modality).astype(np.float32), self.size, side=self.pad_to)
+            return mr, self._labels(g)
+
+        return self._cache.get(g, make)
 
     def _labels(self, g: int) -> np.ndarray:
         return to_canvas(self.store.labels7(g), self.size, labels=True, side=self.pad_to)
@@ -171,6 +205,7 @@ class StoreSlices:
         self.indices = np.repeat(chosen, len(channel))
         self.channels = np.tile(np.asarray(channel, np.int64), len(chosen))
         self.fingerprint = self.store.fingerprint_of(self._cases, "slices:" + ",".join(self.modalities))
+        self._cache = _PreparedCache()
 
     @property
     def cases(self) -> list[str]:
@@ -184,8 +219,9 @@ class StoreSlices:
                 f"{self.root}")
 
     def sample(self, index: int, rng: np.random.Generator) -> np.ndarray:
-        img = self.store.images(int(self.indices[index]))[int(self.channels[index])].astype(np.float32)
-        img = to_canvas(img, self.load_size, side=self.pad_to)
+        g, c = int(self.indices[index]), int(self.channels[index])
+        img = self._cache.get((g, c), lambda: to_canvas(self.store.images(g)[c].astype(np.float32), self.load_size,
+                                                        side=self.pad_to))
         if self.load_size == self.size:
             return img
         top, left = rng.integers(0, self.load_size - self.size + 1, size=2)
