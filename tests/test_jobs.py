@@ -71,9 +71,16 @@ def test_runner_turns_a_job_into_signals_with_coalesced_progress(qtbot):
         ctx.emit("b")
         return "done"
 
-    runner.start(Job(work))
+    release = threading.Event()
+
+    def slow(ctx):
+        release.wait(5)
+        return work(ctx)
+
+    runner.start(Job(slow))
     with pytest.raises(RuntimeError, match="already running"):
         runner.start(Job(work))
+    release.set()
     qtbot.waitUntil(lambda: seen["finished"] == 1, timeout=5000)
     assert not runner.running
     assert seen["progress"][-1] == (100.0, 100.0, "step") and len(seen["progress"]) < 100
@@ -81,8 +88,11 @@ def test_runner_turns_a_job_into_signals_with_coalesced_progress(qtbot):
     assert seen["ok"] == ["done"] and seen["failed"] == []
 
     runner.start(Job(lambda ctx: 1 / 0))
-    qtbot.waitUntil(lambda: seen["finished"] == 2, timeout=5000)
-    assert seen["failed"] == ["division by zero"]
+    qtbot.waitUntil(lambda: seen["failed"] == ["division by zero"], timeout=5000)
+    # a job that has ended but whose end was not delivered yet does not block the next one
+    runner.start(Job(lambda ctx: "again"))
+    qtbot.waitUntil(lambda: seen["ok"] == ["done", "again"], timeout=5000)
+    assert seen["finished"] == 3
 
 
 def test_warnings_raised_in_a_job_reach_its_caller_and_the_panel(qtbot, monkeypatch):

@@ -75,9 +75,16 @@ class JobRunner(QObject):
         """True while a job runs or has reports not yet delivered."""
         return self._timer.isActive()
 
+    @property
+    def busy(self) -> bool:
+        """True while the job's work is still going on (a panel may start the next job otherwise)."""
+        return self.job is not None and self.job.running
+
     def start(self, job: Job, replace: bool = False) -> Job:
         """Start ``job`` (unless started already) and deliver its reports; one job at a time.
         With ``replace`` a job still running is left to end on its own and no longer reported."""
+        if self.running and self.job is not None and self.job.finished:
+            self.poll()  # the last job has ended but its reports were not delivered yet: deliver them now
         if self.running and not replace:
             raise RuntimeError("a job is already running in this panel")
         self._timer.setInterval(self._interval)

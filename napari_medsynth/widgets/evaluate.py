@@ -68,7 +68,7 @@ class EvaluateWidget(QWidget):
         return self.runner.job
 
     def start(self) -> None:
-        if self.runner.running:
+        if self.runner.busy:
             return
         folders = {"real": self.real.value, "synthetic": self.synthetic.value, "report": self.out.value}
         missing = [name for name, v in folders.items() if not str(v) or str(v) == "."]

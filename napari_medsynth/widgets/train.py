@@ -178,7 +178,7 @@ class TrainWidget(QWidget):
             pattern=self.pattern.value or "*")
 
     def start(self) -> None:
-        if self.runner.running:
+        if self.runner.busy:
             return
         if self.data_dir.value is None or self.out_dir.value is None:
             self._message("Choose a dataset folder and an output folder first.", error=True)
