@@ -32,6 +32,7 @@ import numpy as np
 from ..labels import detect_seg_convention, seg_to_internal
 from .errors import VolumeReadError
 from .nifti import Volume, is_nifti_path, read_volume, strip_nifti_extension
+from .nifti_checks import read_checked_header
 
 #: Internal names in display order: images first, then label maps.
 CASE_SUFFIXES = ("t1", "t1ce", "t2", "flair", "seg", "labels7", "tissues")
@@ -182,16 +183,34 @@ def read_case_volume(found: CaseFiles, kind: str) -> Volume:
     if path is None:
         have = ", ".join(found.files) or "no BraTS-named file"
         raise VolumeReadError(f"{found.folder.name}: no {kind} file (the folder has {have}).")
+    refuse_multichannel_member(found.folder.name, path)
+    return _read_member(found, kind, path)
+
+
+def _read_member(found: CaseFiles, kind: str, path: Path) -> Volume:
     if kind == "seg":
         return read_segmentation(path, found.naming)
     return read_volume(path, kind="labels" if kind in LABEL_KINDS else "image")
 
 
+def refuse_multichannel_member(where: str, path: Path) -> None:
+    """A case holds one 3-D volume per file: refuse a 4-D member by its header, before reading it."""
+    shape = read_checked_header(path).shape
+    if len(shape) == 4:
+        raise VolumeReadError(
+            f"{where}: {path.name} is 4-D (shape {shape}, {shape[3]} channels or time points); a case folder "
+            "holds one 3-D volume per file. Split it into 3-D files, or open it on its own.")
+
+
 def read_case(folder: str | os.PathLike) -> list[Volume]:
     """Read every volume of a case folder; all must share one voxel grid so labels overlay exactly."""
     found = case_files(folder)
-    volumes = [read_case_volume(found, k) for k in CASE_SUFFIXES if k in found.files]
-    volumes += [read_volume(f) for f in sorted(found.others)]
+    members = [(k, found.files[k]) for k in CASE_SUFFIXES if k in found.files]
+    others = sorted(found.others)
+    for path in [f for _, f in members] + others:  # every header first: nothing is read from a bad case
+        refuse_multichannel_member(found.folder.name, path)
+    volumes = [_read_member(found, k, f) for k, f in members]
+    volumes += [read_volume(f) for f in others]
     check_same_grid(Path(folder).name, volumes)
     return volumes
 

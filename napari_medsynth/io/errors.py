@@ -15,3 +15,7 @@ class NonFiniteVoxelsWarning(UserWarning):
 
 class NotSkullStrippedWarning(UserWarning):
     """A volume still shows scalp and skull where a skull-stripped brain is assumed."""
+
+
+class AffineFallbackWarning(UserWarning):
+    """A file's sform or qform was unusable (NaN, infinite or singular) and the other one was used."""

@@ -17,10 +17,8 @@ affine is kept in metadata (display is in the voxel grid, voxel sizes as layer s
 
 from __future__ import annotations
 
-import gzip
 import os
 import warnings
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,13 +34,14 @@ from nibabel.orientations import (
 
 from .atomic import atomic_write
 from .errors import NonFiniteVoxelsWarning, VolumeReadError, VolumeWriteError
+from .nifti_checks import MAX_BYTES as MAX_BYTES  # re-exported: the caps live in nifti_checks
+from .nifti_checks import MAX_CHANNELS as MAX_CHANNELS
+from .nifti_checks import MAX_VOXELS as MAX_VOXELS
+from .nifti_checks import limits, load_nifti
 
 #: Orientation of the array axes of every volume the project hands out.
 DISPLAY_AXCODES = ("S", "P", "L")
 _DISPLAY_ORNT = axcodes2ornt(DISPLAY_AXCODES)
-
-#: Refuse headers that claim more voxels than this before any allocation (~2 GiB as float32).
-MAX_VOXELS = 512 * 1024 * 1024
 
 #: File name endings (before .nii/.nii.gz) that mark a label map.
 LABEL_SUFFIXES = ("_seg", "-seg", "_labels7", "-labels7", "_labels", "_label", "_mask", "_tissues", "-tissues")
@@ -106,19 +105,20 @@ def strip_nifti_extension(name: str) -> str:
     return name
 
 
-def read_volume(path: str | os.PathLike, kind: str = "auto", max_voxels: int = MAX_VOXELS) -> Volume:
+def read_volume(path: str | os.PathLike, kind: str = "auto", max_voxels: int | None = None,
+                max_bytes: int | None = None, max_channels: int | None = None) -> Volume:
     """Read one NIfTI file into a :class:`Volume` in display orientation.
 
     ``kind`` is "auto" (decide from the file name and the values), "image" or "labels".
+    ``max_voxels``, ``max_bytes`` and ``max_channels`` cap what the header may claim (default: the
+    ``NAPARI_MEDSYNTH_MAX_*`` environment variables, else :data:`MAX_VOXELS`, :data:`MAX_BYTES`,
+    :data:`MAX_CHANNELS`); see :mod:`.nifti_checks` for every check.
     Raises :class:`VolumeReadError` with a message meant for the person who chose the file.
     """
     path = Path(path)
     if kind not in ("auto", "image", "labels"):
         raise ValueError(f"kind must be 'auto', 'image' or 'labels', not {kind!r}")
-    img = _load_header(path)
-    shape = _checked_shape(path, img, max_voxels)
-    data = _load_data(path, img)
-    data = data.reshape(shape)
+    info, data, source_affine = load_nifti(path, limits(max_voxels, max_bytes, max_channels))
     n_bad = 0
     if data.dtype.kind == "f":
         bad = ~np.isfinite(data)
@@ -132,13 +132,12 @@ def read_volume(path: str | os.PathLike, kind: str = "auto", max_voxels: int = M
             data = np.where(bad, 0, data).astype(data.dtype, copy=False)
 
     name = strip_nifti_extension(path.name)
-    decided = _decide_kind(name, img, data) if kind == "auto" else kind
+    decided = _decide_kind(name, data) if kind == "auto" else kind
     if decided == "labels":
         data = _as_label_array(path, data)
 
     # 2-D files become a single axial slice; 4-D files keep their 4th axis as channels.
     spatial = data[:, :, None] if data.ndim == 2 else data
-    source_affine = img.affine.astype(np.float64)
     source_ornt = io_orientation(source_affine)
     transform = ornt_transform(source_ornt, _DISPLAY_ORNT)
     spatial_shape = spatial.shape[:3]
@@ -156,83 +155,16 @@ def read_volume(path: str | os.PathLike, kind: str = "auto", max_voxels: int = M
         affine=affine,
         spacing=spacing,
         source_affine=source_affine,
-        source_shape=tuple(int(s) for s in img.shape),
+        source_shape=info.raw_shape,
         source_ornt=source_ornt,
-        header_bytes=img.header.binaryblock,
+        header_bytes=info.image_header().binaryblock,
         path=str(path),
         channel_names=channel_names,
         nonfinite_replaced=n_bad,
     )
 
 
-def _load_header(path: Path):
-    if not path.exists():
-        raise VolumeReadError(f"{path}: file not found.")
-    if path.is_dir():
-        raise VolumeReadError(f"{path}: is a folder, not a NIfTI file (open it as a BraTS case folder).")
-    if path.stat().st_size == 0:
-        raise VolumeReadError(f"{path.name}: the file is empty (0 bytes).")
-    if not is_nifti_path(path):
-        raise VolumeReadError(f"{path.name}: not a NIfTI file (expected .nii or .nii.gz).")
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if path.name.lower().endswith(".gz") and magic != b"\x1f\x8b":
-        raise VolumeReadError(f"{path.name}: named .nii.gz but is not gzip-compressed; the file is not a NIfTI volume.")
-    try:
-        img = nib.load(str(path))
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise VolumeReadError(f"{path.name}: the file is truncated or corrupt ({exc}).") from exc
-    except Exception as exc:  # nibabel raises several types for unrecognisable files
-        raise VolumeReadError(f"{path.name}: not a readable NIfTI file ({exc}).") from exc
-    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
-        raise VolumeReadError(f"{path.name}: not a NIfTI-1/NIfTI-2 image (found {type(img).__name__}).")
-    return img
-
-
-def _checked_shape(path: Path, img, max_voxels: int) -> tuple[int, ...]:
-    """Validate the header's dimensions before any voxel is read."""
-    raw = tuple(int(s) for s in img.header.get_data_shape())
-    if any(s <= 0 for s in raw) or not raw:
-        raise VolumeReadError(f"{path.name}: the header declares an invalid shape {raw}.")
-    n = int(np.prod(raw, dtype=np.float64))
-    if n > max_voxels:
-        raise VolumeReadError(
-            f"{path.name}: the header claims {n:,} voxels (shape {raw}), more than the "
-            f"{max_voxels:,} this reader accepts; the header is probably corrupt, nothing was loaded."
-        )
-    shape = list(raw)
-    while len(shape) > 3 and shape[-1] == 1:  # NIfTI often pads with trailing unit dims
-        shape.pop()
-    if len(shape) == 1:
-        raise VolumeReadError(f"{path.name}: a 1-D file is not an image (shape {raw}).")
-    if len(shape) > 4:
-        raise VolumeReadError(
-            f"{path.name}: {len(shape)}-D data (shape {raw}) is not supported; "
-            "volumes may have at most 3 spatial axes and one channel/time axis."
-        )
-    if not path.name.lower().endswith(".gz"):
-        itemsize = img.header.get_data_dtype().itemsize
-        needed = int(img.header.get_data_offset()) + n * itemsize
-        if path.stat().st_size < needed:
-            raise VolumeReadError(
-                f"{path.name}: the file is truncated: the header needs {needed:,} bytes, "
-                f"the file has {path.stat().st_size:,}."
-            )
-    return tuple(shape)
-
-
-def _load_data(path: Path, img) -> np.ndarray:
-    try:
-        return np.asanyarray(img.dataobj)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise VolumeReadError(f"{path.name}: the file is truncated or corrupt ({exc}).") from exc
-    except OSError as exc:
-        raise VolumeReadError(f"{path.name}: the file is truncated or corrupt ({exc}).") from exc
-    except ValueError as exc:
-        raise VolumeReadError(f"{path.name}: the voxel data cannot be read ({exc}).") from exc
-
-
-def _decide_kind(name: str, img, data: np.ndarray) -> str:
+def _decide_kind(name: str, data: np.ndarray) -> str:
     if name.lower().endswith(LABEL_SUFFIXES):
         return "labels"
     if data.ndim == 4 or data.dtype.kind not in "iub":
