@@ -10,6 +10,7 @@ from conftest import save_nifti
 from PIL import Image, PngImagePlugin
 
 from napari_medsynth.reader_study import create_study, load_study
+from napari_medsynth.reader_study.private import read_secret
 from napari_medsynth.reader_study.rng import HashRandom
 from napari_medsynth.reader_study.sheets import read_key
 from napari_medsynth.reader_study.stimuli import StimulusError, list_folder, prepare
@@ -94,11 +95,19 @@ def test_id_order_is_unrelated_to_source_order(tmp_path):
     assert len(set(map(tuple, (sorted(read_key(tmp_path / f"s{s}_key.csv")) for s in range(12))))) == 12
 
 
-def test_seed_reproduces_and_hash_random_is_deterministic(tmp_path):
-    imgs = np.random.default_rng(1).normal(size=(4, 20, 20))
-    a = create_study(tmp_path / "a", imgs, imgs[::-1], seed="x", size=16)
-    b = create_study(tmp_path / "b", imgs, imgs[::-1], seed="x", size=16)
-    assert read_key(a.key_path).keys() == read_key(b.key_path).keys()
+def test_seed_reproduces_selection_and_secret_the_names(tmp_path):
+    """The seed decides which images are picked; the names come from the secret beside the key,
+    so one seed with a new secret gives new names, and seed + secret reproduce the study exactly."""
+    imgs = np.random.default_rng(1).normal(size=(8, 20, 20))
+    a = create_study(tmp_path / "a", imgs, imgs[::-1], n=3, seed="x", size=16)
+    b = create_study(tmp_path / "b", imgs, imgs[::-1], n=3, seed="x", size=16)
+    key_a, key_b = read_key(a.key_path), read_key(b.key_path)
+    assert sorted(e.origin for e in key_a.values()) == sorted(e.origin for e in key_b.values())
+    assert key_a.keys() != key_b.keys()  # fresh secret, fresh names
+    c = create_study(tmp_path / "c", imgs, imgs[::-1], n=3, seed="x", size=16, secret=read_secret(a.secret_path))
+    assert read_key(c.key_path) == key_a
+    assert (tmp_path / "c" / "study.json").read_text().replace('"c"', '"a"') == \
+        (tmp_path / "a" / "study.json").read_text()
     assert HashRandom(5).sample(range(10**6), 3) == HashRandom(5).sample(range(10**6), 3)
     assert load_study(tmp_path / "a").reader_order("r1") != load_study(tmp_path / "a").reader_order("r2")
 

@@ -148,10 +148,11 @@ def test_results_widget_shows_table_and_figure(make_napari_viewer, tumor_study, 
 def test_create_study_form(tmp_path):
     for source in ("real", "synthetic"):
         (tmp_path / source).mkdir()
-        np.save(tmp_path / source / "batch.npy", np.random.default_rng(0).normal(size=(3, 16, 16)))
+        np.save(tmp_path / source / "batch.npy", np.random.default_rng(0).normal(size=(4, 16, 16)))
     form = create_study_widget()
     message = form(real=tmp_path / "real", synthetic=tmp_path / "synthetic", size=16, parent=tmp_path, name="s1")
     assert message.startswith("Created") and (tmp_path / "s1_key.csv").is_file()
+    assert re.search(r"Leak check: a histogram classifier tells real from synthetic at \d+% \(chance 50%\)", message)
     assert form(real=tmp_path / "nope", synthetic=tmp_path / "synthetic", parent=tmp_path,
                 name="s2").startswith("Not created")
 

@@ -17,8 +17,14 @@ REAL/mutated, SYNTHETIC/control and SYNTHETIC/mutated; without --group, from REA
 SYNTHETIC directly. Images: PNG/JPEG/TIFF, NPY (2-D, or an (N,H,W) stack = N images) and NIfTI
 (middle axial slice, or every non-empty axial slice with --slices all).
 
-The answer key is written next to the study folder (STUDY_key.csv) unless --key says otherwise;
-hand readers the study folder only.
+The answer key is written next to the study folder (STUDY_key.csv) unless --key says otherwise,
+with the study secret beside it (STUDY_key.secret); both are readable by you only (0600). The
+stimulus names come from the secret, not from --seed. Hand readers the study folder only.
+
+Label maps and masks (*_label.npy, *_seg.nii.gz, *_mask.png) are skipped, and an image saved in
+several formats (sage generate: x.npy and x.png) counts once. After writing the stimuli, create
+reports how well a histogram classifier tells real from synthetic stimuli apart (a warning above
+70%: the readers could go by brightness or noise rather than anatomy).
 """
 
 _SCORE_EPILOG = """\
@@ -57,19 +63,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a group whose images show a tumor; asks readers tumor / non-tumor too")
     p.add_argument("--confidence", action="store_true", help="also ask a 1-5 confidence per image")
     p.add_argument("--allow-revise", action="store_true", help="let readers go back and change answers")
-    p.add_argument("--seed", help="make selection and ids reproducible (keep it private, like the key)")
+    p.add_argument("--seed", help="make the selection of images reproducible (the names come from the secret)")
     p.add_argument("--key", metavar="KEY.csv",
                    help="where to write the answer key (default: STUDY_key.csv beside STUDY)")
     p.add_argument("--title", help="study title shown to readers (default: the folder name)")
     p.add_argument("--out", required=True, metavar="STUDY", help="new study folder")
-    p.set_defaults(func=_create)
+    p.set_defaults(func=_no_traceback(_create))
 
     p = steps.add_parser("export", help="offline mode: PNGs with random numeric names + a blank answer sheet",
                          description="Copy the stimuli to a folder with a blank answer sheet "
                                      "(stimulus_id,answer,tumor_answer,reader) and reader instructions.")
     p.add_argument("study", metavar="STUDY", help="study folder")
     p.add_argument("--out", required=True, metavar="DIR", help="new folder for the readers")
-    p.set_defaults(func=_export)
+    p.set_defaults(func=_no_traceback(_export))
 
     p = steps.add_parser("merge", help="merge readers' session files into one answer CSV",
                          description="Merge readers' session files (sessions/*.jsonl) into one answer CSV "
@@ -77,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sessions", nargs="+", metavar="SESSION.jsonl", help="session files")
     p.add_argument("--key", metavar="KEY.csv", help="check stimulus ids against this key")
     p.add_argument("--out", required=True, metavar="answers.csv", help="merged answer CSV")
-    p.set_defaults(func=_merge)
+    p.set_defaults(func=_no_traceback(_merge))
 
     p = steps.add_parser("score", help="metrics, MRMC and ROC analysis, fooled rates and report.md from the key "
                                        "and answers",
@@ -92,12 +98,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--answers", required=True, nargs="+", metavar="FILE",
                    help="filled answer sheets (.csv) and/or session files (.jsonl)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (see below)")
-    p.set_defaults(func=_score)
+    p.set_defaults(func=_no_traceback(_score))
 
 
 def _missing_step(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
+
+
+def _no_traceback(step):
+    """Disk full, no permission...: one line saying so and exit code 1, not a traceback."""
+    def run(args) -> int:
+        try:
+            return step(args)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise  # bad input: reported by the main command
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(f"napari-medsynth study: error: {exc.strerror or exc}{where}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def _create(args) -> int:
@@ -111,6 +132,13 @@ def _create(args) -> int:
         print(f"  {group}: {count} {source}")
     print(f"study folder (give to readers): {made.folder}")
     print(f"answer key (keep private):      {made.key_path}")
+    print(f"study secret (keep private):    {made.secret_path}")
+    if made.leak is not None:
+        print(f"leak check: {made.leak.summary()}")
+    else:
+        print("leak check: too few real or synthetic images to check (4 of each needed)")
+    for text in made.notes:
+        print(f"note: {text}", file=sys.stderr)
     for text in made.warnings:
         print(f"warning: {text}", file=sys.stderr)
     return 0

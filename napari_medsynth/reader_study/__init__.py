@@ -14,6 +14,7 @@ _EXPORTS = {
     "create_study": "create", "CreatedStudy": "create",
     "load_study": "study", "Study": "study", "StudySettings": "study", "StudyError": "study",
     "ReaderSession": "session", "SessionError": "session", "SessionLockedError": "session",
+    "SessionWriteError": "session", "leak_check": "leakcheck", "LeakCheck": "leakcheck",
     "read_session_file": "session",
     "read_key": "sheets", "read_answers": "sheets", "SheetError": "sheets",
     "score": "scoring", "score_study": "scoring", "fleiss_kappa": "scoring", "wilson_ci": "scoring",

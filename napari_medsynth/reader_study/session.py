@@ -10,20 +10,27 @@ A crash can leave a torn last line (a partial write, or zeros after a power cut)
 Damage followed by valid lines is real corruption and is reported, never silently skipped.
 
 While a session is open its file is locked (POSIX ``flock``), so the same reader cannot run two
-windows at once and be asked the same image in both. The lock dies with the process.
+windows at once and be asked the same image in both. The lock dies with the process. Session
+files are private to the reader's account (0600): other readers on the machine cannot look up
+how a colleague answered.
+
+When an answer cannot be written (disk full, quota, a removed USB stick) the file is cut back to
+the last complete answer and :class:`SessionWriteError` says what happened: the earlier answers
+are intact and the same answer can be given again once there is space.
 
 This module imports only :mod:`.study`: the answer key is not reachable from here.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .study import StudyError, check_reader_id, load_study
+from .study import StudyError, check_reader_id, load_study, reader_key
 
 try:  # POSIX advisory locks; Windows runs without the double-window guard
     import fcntl
@@ -39,6 +46,18 @@ class SessionError(StudyError):
 
 class SessionLockedError(SessionError):
     """Another window or process has this reader's session open."""
+
+
+class SessionWriteError(SessionError):
+    """An answer could not be saved (disk full, no permission...); earlier answers are intact."""
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "the disk is full (no space left on the device)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the study folder cannot be written to (no permission, or read-only)"
+    return exc.strerror or str(exc)
 
 
 def read_session_file(path: str | os.PathLike) -> list[dict]:
@@ -224,9 +243,13 @@ class ReaderSession:
         return len(self.order)
 
     def _open_locked(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         existed = self.path.exists()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)  # the organiser merges them
+        except OSError as exc:
+            raise SessionWriteError(f"cannot open the session file {self.path}: {_why(exc)}. "
+                                    "Free some space or choose a writable copy of the study folder.") from exc
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -249,15 +272,37 @@ class ReaderSession:
             os.fsync(self._fd)
         known = set(self.study.stimulus_ids)
         for record in records:
-            if record["stimulus_id"] not in known or record.get("reader", self.reader) != self.reader:
+            if record["stimulus_id"] not in known or reader_key(record.get("reader", self.reader)) != self.reader:
                 raise SessionError(f"{self.path}: belongs to another study or reader "
                                    f"(stimulus {record['stimulus_id']}, reader {record.get('reader')}).")
             self.answers[record["stimulus_id"]] = record  # the last answer counts (revisions)
 
     def _append(self, record: dict) -> None:
+        """Append one line durably, or leave the file as it was and raise :class:`SessionWriteError`."""
+        if self._fd is None:
+            raise SessionError("the session is closed; open it again to continue")
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
-        view = memoryview(line)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fsync(self._fd)
+        start = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(line)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError as exc:
+            kept = f"your {len(self.answers)} earlier answer(s) are saved"
+            try:  # a partial line would glue onto the next answer: cut back to the last complete one
+                os.ftruncate(self._fd, start)
+            except OSError:
+                self.close()  # reopening drops the torn tail
+                kept += "; close and reopen the session before answering again"
+            else:
+                try:
+                    os.fsync(self._fd)
+                except OSError:
+                    pass  # the cut stands for this process; a torn tail is dropped on reopening anyway
+            full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+            raise SessionWriteError(f"answer to image {record['stimulus_id']} NOT saved: {_why(exc)} "
+                                    f"({self.path}). {kept[0].upper() + kept[1:]}. "
+                                    f"{'Free some space' if full else 'Fix that'}, then give this answer again.") \
+                from exc

@@ -14,12 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..io import atomic_write_text
 from .session import ANSWERS, read_session_file
-from .study import StudyError
+from .study import StudyError, reader_key
 
 KEY_COLUMNS = ("stimulus_id", "source", "tumor", "group", "origin")
 SHEET_COLUMNS = ("stimulus_id", "answer", "tumor_answer", "reader")
@@ -89,9 +90,12 @@ def yes_no(value: bool | None) -> str:
 # ---- key ---------------------------------------------------------------------------------------
 
 def write_key(path: str | os.PathLike, entries: list[KeyEntry]) -> Path:
+    """The answer key, created readable by its owner only (0600), atomically, never over another file."""
+    from .private import write_private_text
+
     rows = [(e.stimulus_id, e.source, yes_no(e.tumor), e.group, e.origin)
             for e in sorted(entries, key=lambda e: e.stimulus_id)]
-    return atomic_write_text(path, csv_text(KEY_COLUMNS, rows))
+    return write_private_text(path, csv_text(KEY_COLUMNS, rows))
 
 
 def read_key(path: str | os.PathLike) -> dict[str, KeyEntry]:
@@ -139,11 +143,14 @@ def read_answers(paths, key: dict[str, KeyEntry] | None = None) -> AnswerSet:
     answers: list[Answer] = []
     notes: list[str] = []
     seen: dict[tuple[str, str], str] = {}
+    spellings: dict[str, set[str]] = defaultdict(set)
     for path in map(Path, paths):
         if not path.is_file():
             raise FileNotFoundError(f"answer file not found: {path}")
         found = _session_answers(path) if path.suffix.lower() == ".jsonl" else _sheet_answers(path, notes)
         for a in found:
+            spellings[reader_key(a.reader)].add(a.reader)
+            a = replace(a, reader=reader_key(a.reader))  # 'Twin' and 'twin' are one reader
             if key is not None and a.stimulus_id not in key:
                 raise SheetError(f"{a.where}: stimulus {a.stimulus_id} is not in the key "
                                  "(wrong key, or a typo in the id).")
@@ -152,6 +159,10 @@ def read_answers(paths, key: dict[str, KeyEntry] | None = None) -> AnswerSet:
                 raise SheetError(f"{a.where}: reader {a.reader!r} answered stimulus {a.stimulus_id} twice "
                                  f"(first at {first}); keep one answer.")
             answers.append(a)
+    for reader, names in sorted(spellings.items()):
+        if len(names) > 1:
+            notes.append(f"reader ids {', '.join(repr(n) for n in sorted(names))} differ only in letter case and "
+                         f"are counted as one reader {reader!r}.")
     if key is not None:
         for reader in sorted({a.reader for a in answers}):
             n = sum(a.reader == reader for a in answers)

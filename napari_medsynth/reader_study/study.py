@@ -3,14 +3,18 @@
 Layout::
 
     STUDY/
-      study.json          settings only (no file names, no sources, no per-image facts)
+      study.json          settings only (no file names, no sources, no per-image facts, nothing
+                          derived from the selection seed)
       stimuli/<id>.png    one uncompressed 8-bit PNG per stimulus, <id> a random number
-      sessions/<reader>.jsonl   each reader's answers, appended as they are given
+      sessions/<reader>.jsonl   each reader's answers, appended as they are given; <reader> in
+                          lower case (reader ids ignore case: macOS and Windows file names do)
 
-The answer key lives *outside* this folder (see :mod:`.create`), so the folder can be copied to
-readers as is. This module is all that the reader-side code (:mod:`.session`, the session widget)
-imports, and it has no function that reads a key: the session cannot peek at the answers even by
-accident.
+The answer key and the study secret live *outside* this folder (see :mod:`.create`), so the
+folder can be copied to readers as is. The readers' order key in ``study.json`` is an HMAC of
+the secret: it shuffles each reader's order and says nothing about the sources or the names.
+
+This module is all that the reader-side code (:mod:`.session`, the session widget) imports, and
+it has no function that reads a key: the session cannot peek at the answers even by accident.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ STUDY_FILE = "study.json"
 STIMULI_DIR = "stimuli"
 SESSIONS_DIR = "sessions"
 FORMAT = "napari-medsynth reader study"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: order_key (from the secret) replaces order_seed (from the seed)
 
 STIMULUS_ID = re.compile(r"^\d+$")
 READER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -48,11 +52,14 @@ class StudySettings:
     ask_tumor: bool = False
     confidence_levels: int = 0  # 0: not asked; 5: a 1-5 scale
     allow_revise: bool = False
-    order_seed: int = 0
+    order_key: str = ""  # hex HMAC of the study secret; studies of format 1 have order_seed instead
+    order_seed: int = 0  # format 1 only (drawn from the selection seed: guessable); read, never written
 
     def to_json(self) -> str:
         data = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(self)}
         data["groups"] = list(self.groups)
+        if self.order_key:
+            del data["order_seed"]
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -71,6 +78,7 @@ class StudySettings:
                        ask_tumor=bool(data.get("ask_tumor", False)),
                        confidence_levels=int(data.get("confidence_levels", 0)),
                        allow_revise=bool(data.get("allow_revise", False)),
+                       order_key=str(data.get("order_key", "")),
                        order_seed=int(data.get("order_seed", 0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise StudyError(f"{where}: missing or malformed setting ({exc}).") from exc
@@ -93,20 +101,51 @@ class Study:
         """The order in which ``reader`` sees the stimuli: shuffled per reader, reproducibly, so
         order effects (fatigue, learning) do not hit the same images for every reader."""
         order = list(self.stimulus_ids)
-        HashRandom(f"order:{self.settings.order_seed}:{check_reader_id(reader)}").shuffle(order)
+        reader = check_reader_id(reader)
+        s = self.settings
+        seed = f"order:{s.order_key}:{reader}" if s.order_key else f"order:{s.order_seed}:{reader}"
+        HashRandom(seed).shuffle(order)
         return order
 
     def session_path(self, reader: str) -> Path:
-        return self.folder / SESSIONS_DIR / f"{check_reader_id(reader)}.jsonl"
+        """``sessions/<reader>.jsonl`` (reader id in lower case). A session file of an older version
+        whose name differs only in case is used as is; two such files for one reader are refused."""
+        reader = check_reader_id(reader)
+        sessions = self.folder / SESSIONS_DIR
+        path = sessions / f"{reader}.jsonl"
+        found: list[Path] = []
+        if sessions.is_dir():
+            for p in sorted(sessions.glob("*.jsonl")):
+                if p.stem.casefold() == reader and not any(_same_file(p, q) for q in found):
+                    found.append(p)
+        if len(found) > 1:
+            raise StudyError(f"reader {reader!r} has {len(found)} session files whose names differ only in letter "
+                             f"case ({', '.join(p.name for p in found)}); reader ids ignore case, so they are one "
+                             "reader. Merge them into one file (or rename one to another reader id) and start again.")
+        return found[0] if found else path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def reader_key(reader: str) -> str:
+    """The form of a reader id used for file names and merging: stripped, letter case ignored."""
+    return str(reader or "").strip().casefold()
 
 
 def check_reader_id(reader: str) -> str:
-    """Reader ids name files, so they are restricted to letters, digits, ``_ . -``."""
+    """Reader ids name files, so they are restricted to letters, digits, ``_ . -``; returned in lower
+    case, so that ``Twin`` and ``twin`` are one reader with one session file (on macOS and Windows
+    they would be one file anyway)."""
     reader = (reader or "").strip()
     if not READER_ID.match(reader):
         raise StudyError(f"reader id {reader!r}: use 1-64 letters, digits, '_', '.' or '-', "
                          "starting with a letter or digit (e.g. 'reader1' or 'dr_smith').")
-    return reader
+    return reader_key(reader)
 
 
 def load_study(folder: str | os.PathLike) -> Study:
