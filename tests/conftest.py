@@ -66,3 +66,19 @@ def brats_case(tmp_path):
     seg, aff = stored_as(seg_ras, (1.0, 1.0, 1.0), ("L", "P", "S"))
     save_nifti(folder / "BraTS_0001_seg.nii.gz", seg, aff, dtype=np.uint8)
     return folder, ras, seg_ras
+
+
+@pytest.fixture
+def open_panel(qtbot):
+    """Open a plugin panel as napari's Plugins menu does and return the panel itself once built
+    (the heavy panels load their modules off the GUI thread first)."""
+
+    def open_it(viewer, name: str):
+        _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", name)
+        if hasattr(type(widget), "ready"):
+            qtbot.waitUntil(lambda: widget.ready or widget.error is not None, timeout=120_000)
+            assert widget.error is None, widget.error
+            return widget.inner
+        return widget
+
+    return open_it

@@ -25,10 +25,10 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture
-def studio(make_napari_viewer, files, qtbot):
+def studio(make_napari_viewer, files, qtbot, open_panel):
     data, ckpt = files
     viewer = make_napari_viewer(show=True)
-    _, w = viewer.window.add_plugin_dock_widget("napari-medsynth", "SAGE studio")  # as users get it: a proxy viewer
+    w = open_panel(viewer, "SAGE studio")  # as users get it: a proxy viewer
     w.shape_ckpt.value = ckpt
     w.dataset_dir.value = data
     w.texture_steps.setValue(STEPS)
@@ -38,9 +38,9 @@ def studio(make_napari_viewer, files, qtbot):
         qtbot.waitUntil(lambda: not w.job.running, timeout=120_000)
 
 
-def test_a_folder_that_is_no_dataset_is_a_message(make_napari_viewer, tmp_path):
+def test_a_folder_that_is_no_dataset_is_a_message(make_napari_viewer, tmp_path, open_panel):
     viewer = make_napari_viewer()
-    _, w = viewer.window.add_plugin_dock_widget("napari-medsynth", "SAGE studio")
+    w = open_panel(viewer, "SAGE studio")
     assert not w.generate_button.isEnabled() and "Choose a tumor-crop dataset" in w.dataset_info.text()
     w.dataset_dir.value = tmp_path
     assert "is not a tumor-crop dataset" in w.status.text()
@@ -48,11 +48,11 @@ def test_a_folder_that_is_no_dataset_is_a_message(make_napari_viewer, tmp_path):
 
 
 def test_works_after_install_with_the_sample_cases_and_shipped_model(make_napari_viewer, qtbot, tmp_path,
-                                                                      monkeypatch):
+                                                                      monkeypatch, open_panel):
     """No dataset, no checkpoint chosen: one click crops the sample cases, the shipped shape model draws."""
     monkeypatch.setenv("NAPARI_MEDSYNTH_CACHE", str(tmp_path / "cache"))
     viewer = make_napari_viewer()
-    _, w = viewer.window.add_plugin_dock_widget("napari-medsynth", "SAGE studio")
+    w = open_panel(viewer, "SAGE studio")
     assert w.shape_ckpt.value in (None, "") or str(w.shape_ckpt.value) in ("", ".")
     qtbot.mouseClick(w.sample_button, LEFT)
     assert not w.sample_button.isEnabled()  # cropping runs in the background

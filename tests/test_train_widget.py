@@ -101,9 +101,9 @@ def test_closing_the_viewer_stops_training_and_saves(panel, qtbot, tmp_path):
     assert load_checkpoint(latest_checkpoint(tmp_path / "out"))["step"] == run.trainer.result.step >= 2
 
 
-def test_train_panel_is_in_the_plugin_manifest(make_napari_viewer):
+def test_train_panel_is_in_the_plugin_manifest(make_napari_viewer, open_panel):
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", "Train")
+    widget = open_panel(viewer, "Train")
     assert isinstance(widget, TrainWidget)
     assert {"dcgan", "sage-lmsgan", "spade", "pggan-labels", "c2st"} <= set(widget.recipe.choices)
     from napari_medsynth.train import get_recipe
