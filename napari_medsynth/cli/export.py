@@ -10,8 +10,11 @@ resuming a run needs. The exported file cannot be resumed from.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 from pathlib import Path
+
+from .train import trust_changed_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="the exported checkpoint (.pt); its card beside it")
     p.add_argument("--card", metavar="JSON", help="a JSON file of fields to add to the model card "
                                                    "(training cases, citations, machine, wall time)")
-    p.set_defaults(func=_export)
+    trust_changed_option(p, _export)
 
 
 def _export(args) -> int:
@@ -40,7 +43,13 @@ def _export(args) -> int:
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out {out}: name the exported checkpoint *.pt (its model card is written beside it)")
-    path, card = export_checkpoint(args.checkpoint, out, extra)
+    try:
+        path, card = export_checkpoint(args.checkpoint, out, extra)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and exc.filename is None:
+            raise  # a missing checkpoint: main() prints it
+        raise ValueError(f"could not write {out}: {exc.strerror or exc}; {args.checkpoint} is unchanged"
+                         f"{' (the disk is full: free some space)' if exc.errno == errno.ENOSPC else ''}") from None
     size = path.stat().st_size / 2**20
     print(f"wrote {path} ({size:.1f} MiB) and {card}")
     return 0

@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from .train import trust_changed_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pggan", help="sample label maps from a trained PGGAN",
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "checkpoint was trained on (the sample cases for the shipped checkpoint)")
     s.add_argument("--prefix", default="pggan", help="file name prefix (default 'pggan')")
     s.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in OUT")
-    s.set_defaults(func=_sample)
+    trust_changed_option(s, _sample)
 
 
 def _reference_folder(args, sampler) -> Path:

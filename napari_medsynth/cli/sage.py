@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .train import trust_changed_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sage", help="SAGE: generate, merge and regenerate synthetic tumors",
@@ -30,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dataset", help="tumor-crop dataset folder (napari-medsynth crops); default: the sample "
                                       "cases, cropped once into the cache folder")
     _common(g)
-    g.set_defaults(func=_generate)
+    trust_changed_option(g, _generate)
 
     m = cmds.add_parser("merge", help="put N synthetic tumors into slices of a tumor-free volume",
                         description="Merge N synthetic tumors into axial slices of a skull-stripped, tumor-free "
@@ -42,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--dataset", help="tumor-crop dataset that lends textures and attribute ranges; default: the "
                                       "sample cases, cropped once into the cache folder")
     _common(m)
-    m.set_defaults(func=_merge)
+    trust_changed_option(m, _merge)
 
     r = cmds.add_parser("regenerate", help="rebuild a sample from its JSON sidecar",
                         description="Rebuild the image described by a sidecar, after checking that the checkpoints "
@@ -52,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--dataset", help="crop dataset folder (default: the recorded one)")
     r.add_argument("--checkpoints", help="folder with sage-lmsgan.pt (default: the recorded checkpoints)")
     r.add_argument("--out", help="write the regenerated sample here (default: only compare)")
-    r.set_defaults(func=_regenerate)
+    trust_changed_option(r, _regenerate)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

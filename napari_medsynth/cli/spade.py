@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .train import trust_changed_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("spade", help="SPADE label map -> MR rendering",
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="style seed (default: the mean style)")
     r.add_argument("--device", default="cpu", help="torch device (default cpu)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
-    r.set_defaults(func=_render)
+    trust_changed_option(r, _render)
 
 
 def _render(args) -> int:

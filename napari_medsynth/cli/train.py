@@ -4,7 +4,10 @@
     torchrun --nproc_per_node 2 -m napari_medsynth.cli train dcgan --data slices/ --out runs/dcgan
 
 SIGINT (Ctrl-C) or SIGTERM (a batch scheduler's timeout) stops after the current step and writes
-a checkpoint; ``--resume`` continues from it. A second Ctrl-C aborts at once.
+a checkpoint; ``--resume`` continues from it. A second Ctrl-C aborts at once. ``OUT/train.lock``
+keeps a second trainer off the same folder while this one runs.
+
+:func:`trust_changed_option` gives every command that loads checkpoints its ``--trust-changed``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,26 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
 from pathlib import Path
+
+TRUST_CHANGED_HELP = ("load checkpoints even if they no longer have the SHA-256 their model card (NAME.json beside "
+                      "NAME.pt) records, i.e. were changed after training; damaged files and NaN/Inf weights are "
+                      "still refused")
+
+
+def trust_changed_option(parser: argparse.ArgumentParser, func) -> None:
+    """Add ``--trust-changed`` to ``parser`` and make it run ``func`` with that flag in effect for
+    every checkpoint it loads, however deep (:func:`~napari_medsynth.train.integrity.trusting_changed`)."""
+    parser.add_argument("--trust-changed", action="store_true", help=TRUST_CHANGED_HELP)
+
+    def run(args) -> int:
+        from ..train.integrity import trusting_changed
+
+        with trusting_changed(args.trust_changed):
+            return func(args)
+
+    parser.set_defaults(func=run)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for checkpoints and previews")
     p.add_argument("--steps", type=int, default=d.steps, metavar="N", help=f"train until this step (default {d.steps})")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT")
+    p.add_argument("--trust-changed", action="store_true", help="with --resume: " + TRUST_CHANGED_HELP)
     p.add_argument("--device", default=d.device, help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default=d.precision, choices=PRECISION_CHOICES,
                    help="auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere")
@@ -115,7 +138,8 @@ def _train(args) -> int:
     settings = TrainSettings(
         data_dir=args.data, out_dir=args.out, steps=args.steps, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every, device=args.device, precision=args.precision, seed=args.seed,
-        resume=args.resume, keep_checkpoints=args.keep, pattern=args.pattern, threads=args.threads)
+        resume=args.resume, keep_checkpoints=args.keep, pattern=args.pattern, threads=args.threads,
+        trust_changed=args.trust_changed)
     trainer = Trainer(args.recipe, settings, overrides)
     if context_from_env().is_main:  # only rank 0 logs (and, inside the trainer, writes)
         trainer.add_listener(_Progress(args.out))
@@ -134,7 +158,9 @@ def _train(args) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        done = trainer.run()
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # a line the user reads, not file:line: UserWarning
+            done = trainer.run()
     except MemoryError as exc:
         print(f"napari-medsynth train: error: {exc}", file=sys.stderr)
         return 1
@@ -144,7 +170,18 @@ def _train(args) -> int:
         last = latest_checkpoint(args.out)
         print(f"\naborted at step {trainer.step}; last checkpoint: {last or 'none'}", file=sys.stderr)
         return 130
+    except OSError as exc:  # a write outside the checkpoints (they explain themselves) failed
+        from ..train import latest_checkpoint
+
+        last = latest_checkpoint(args.out)
+        print(f"napari-medsynth train: error: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''} "
+              f"at step {trainer.step}; newest complete checkpoint, intact: {last or 'none'}", file=sys.stderr)
+        return 1
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 128 + received[0] if received and done.reason == "stopped" else 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"napari-medsynth train: warning: {message}", file=sys.stderr, flush=True)

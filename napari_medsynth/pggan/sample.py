@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..train.checkpoint import CheckpointError
 from ..train.trained import open_trained
 from .network import PGGANGenerator, level_count
 
@@ -55,8 +56,17 @@ class LabelMapSampler:
         trained = open_trained(path, RECIPE, what="a label-map generator", default=SHIPPED_NAME)
         # The moving-average generator is what PGGAN samples from (exports store it as G).
         generator = trained.network("G", weights=trained.extra.get("g_ema"))
-        level = int(trained.extra.get("level", level_count(trained.config.image_size) - 1))
-        alpha = float(trained.extra.get("alpha", 1.0))
+        levels = level_count(trained.config.image_size)
+        try:
+            level = int(trained.extra.get("level", levels - 1))
+            alpha = float(trained.extra.get("alpha", 1.0))
+        except (TypeError, ValueError, RuntimeError):
+            level, alpha = -1, float("nan")
+        if not 0 <= level < levels or not 0.0 <= alpha <= 1.0:
+            shown = f"level {repr(trained.extra.get('level'))[:40]}, alpha {repr(trained.extra.get('alpha'))[:40]}"
+            raise CheckpointError(f"{trained.path.name}: its growth state ({shown}) does not fit a "
+                                  f"{trained.config.image_size} px generator (levels 0-{levels - 1}, alpha 0-1); "
+                                  "the file is damaged or was edited")
         return cls(generator, level, alpha, path=str(trained.path), sha256=trained.sha256, card=trained.card,
                    device=device)
 

@@ -12,6 +12,8 @@ from .._lazy import lazy_getattr
 _EXPORTS = {
     "CheckpointError": "checkpoint", "latest_checkpoint": "checkpoint", "list_checkpoints": "checkpoint",
     "load_checkpoint": "checkpoint", "read_model_card": "checkpoint",
+    "CheckpointChangedError": "integrity", "CheckpointDamagedError": "integrity", "trusting_changed": "integrity",
+    "RunLockError": "runlock",
     "DatasetError": "data", "SliceDataset": "data",
     "CheckpointEvent": "events", "DoneEvent": "events", "PauseEvent": "events", "PreviewEvent": "events",
     "StartEvent": "events", "StepEvent": "events",

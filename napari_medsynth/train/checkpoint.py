@@ -4,6 +4,10 @@ Safety: files are read with ``torch.load(weights_only=True)``, which only rebuil
 plain containers. A file holding any other pickled object (a function, a class instance: things
 that can run code while unpickling) is refused with :class:`CheckpointError` instead of loaded.
 
+Integrity (:mod:`.integrity`): the archive's CRC-32 checksums, the SHA-256 the model card beside
+the file records (overridable with ``trust_changed``), and finite weights are checked on the bytes
+read once; legacy non-zip torch files (no checksums) are refused.
+
 Durability: a checkpoint is serialised in memory, written to a temporary file in the same folder,
 flushed and fsync'ed, then renamed over the final name. A run killed at any moment (SIGKILL, power
 loss) leaves either the previous complete checkpoint or the new complete one, never half a file.
@@ -28,14 +32,21 @@ import torch
 
 from .. import __version__
 from ..io.atomic import atomic_write_bytes
+from .integrity import (  # noqa: F401 (CheckpointError and its kinds are defined there, used from here)
+    CheckpointChangedError,
+    CheckpointDamagedError,
+    CheckpointError,
+    check_archive,
+    check_card,
+    check_finite,
+    legacy_message,
+    trust_changed_now,
+    trusting_changed,
+)
 
 FORMAT = "napari-medsynth-checkpoint"
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be used; the message says which file and why."""
 
 
 def checkpoint_dir(out_dir: str | os.PathLike) -> Path:
@@ -119,12 +130,14 @@ _NAPARI_HINT = "choose a .pt file written by napari-medsynth"
 
 
 def read_state(path: str | os.PathLike, map_location: str | torch.device = "cpu", what: str = "checkpoint",
-               hint: str = _NAPARI_HINT) -> tuple[Any, str]:
+               hint: str = _NAPARI_HINT, trust_changed: bool | None = None) -> tuple[Any, str]:
     """(the object in a PyTorch file, the file's SHA-256), reading the file once, tensors only.
 
     Anything but tensors and plain containers (a pickled function or class instance: things that
     can run code while unpickling) is refused with :class:`CheckpointError`; so are missing,
-    empty, truncated and foreign files, each with a message that says which.
+    empty, truncated, foreign and legacy files, archives failing their checksums, a file that
+    differs from the SHA-256 its model card records (unless ``trust_changed``; None: as the
+    enclosing :func:`trusting_changed` says) and NaN/Inf weights, each with a message that says which.
     """
     path = Path(path)
     if not path.is_file():
@@ -134,12 +147,18 @@ def read_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     if not zipfile.is_zipfile(io.BytesIO(data)):
         # torch.save writes a zip archive; anything else (an empty or truncated download, another
         # kind of file) would only reach torch's legacy unpickler and fail with a confusing message.
-        raise CheckpointError(f"{path.name}: not a PyTorch checkpoint (the file is empty, truncated or of "
+        raise CheckpointError(legacy_message(data, path.name) or
+                              f"{path.name}: not a PyTorch checkpoint (the file is empty, truncated or of "
                               f"another kind); {hint}")
+    check_archive(data, path.name)
+    check_card(path, digest, card_path_for(path), trust_changed_now(trust_changed))
     try:
         state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if not found and "global" not in str(exc).lower():
+            raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint; its pickled structure is "
+                                  "malformed (the file is damaged or was not written by torch.save)") from exc
         kind = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
             f"{path.name}: refused to load: the file contains a pickled Python object{kind}, not just "
@@ -147,9 +166,13 @@ def read_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
             "state dicts (weights only) are accepted. Use checkpoints written by napari-medsynth, or "
             "re-save a trusted file as a state dict."
         ) from exc
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # weights_only runs no code: whatever fails is malformed data
+        first = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
         raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint; the file is truncated "
-                              f"or corrupt ({str(exc).splitlines()[0]})") from exc
+                              f"or corrupt ({first})") from exc
+    check_finite(state, path.name)
     return state, digest
 
 
@@ -163,9 +186,11 @@ def check_format(state: Any, name: str) -> dict[str, Any]:
     return state
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`, refusing anything but plain data."""
-    state, _ = read_state(path, map_location)
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    trust_changed: bool | None = None) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`, refusing anything but plain data
+    (and damaged or changed files: see :func:`read_state`)."""
+    state, _ = read_state(path, map_location, trust_changed=trust_changed)
     return check_format(state, Path(path).name)
 
 

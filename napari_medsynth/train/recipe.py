@@ -239,6 +239,10 @@ class Recipe(abc.ABC):
         if missing:
             raise ValueError(f"the checkpoint lacks {', '.join(missing)} needed by recipe {self.name!r}")
         for n in self.network_names:
+            check_state_shapes(n, self.network(n).state_dict(), nets[n])
+        for n in self.optimizer_names:
+            check_optimizer_shapes(n, getattr(self, n), opts[n])
+        for n in self.network_names:
             self.network(n).load_state_dict(nets[n])
         for n in self.optimizer_names:
             getattr(self, n).load_state_dict(opts[n])
@@ -250,6 +254,43 @@ class Recipe(abc.ABC):
             if hasattr(self, n):
                 setattr(self, n, None)
         self._bare.clear()
+
+
+def check_state_shapes(name: str, wanted: dict[str, Any], stored: Any) -> None:
+    """ValueError naming the first tensor of network ``name`` whose stored shape differs (or that is
+    missing or unexpected), instead of ``load_state_dict``'s RuntimeError listing them all."""
+    if not isinstance(stored, dict) or not all(isinstance(v, torch.Tensor) for v in stored.values()):
+        raise ValueError(f"the {name} weights are not a state dict of tensors")
+    for key, tensor in wanted.items():
+        if key not in stored:
+            raise ValueError(f"the {name} weights lack tensor {key} (the network here has {len(wanted)} tensors, "
+                             f"the checkpoint {len(stored)})")
+        if tuple(stored[key].shape) != tuple(tensor.shape):
+            raise ValueError(f"tensor {name}.{key} has shape {tuple(stored[key].shape)} in the checkpoint, but the "
+                             f"network this configuration builds needs {tuple(tensor.shape)}")
+    extra = sorted(set(stored) - set(wanted))
+    if extra:
+        raise ValueError(f"the {name} weights hold tensors this network does not have: {', '.join(extra[:3])}"
+                         f"{' ...' if len(extra) > 3 else ''}")
+
+
+def check_optimizer_shapes(name: str, optimizer: torch.optim.Optimizer, stored: Any) -> None:
+    """ValueError naming the first per-parameter optimizer state (Adam's moments, momentum) whose
+    shape differs from its parameter; torch would only fail at the next step."""
+    try:
+        saved_ids = [i for group in stored["param_groups"] for i in group["params"]]
+        states = stored["state"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"the {name} optimizer state is malformed ({exc!r})") from None
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if len(saved_ids) != len(params):
+        raise ValueError(f"the {name} optimizer state covers {len(saved_ids)} parameters, the optimizer here "
+                         f"has {len(params)}")
+    for index, param in zip(saved_ids, params):
+        for key, value in (states.get(index) or {}).items() if isinstance(states, dict) else ():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and tuple(value.shape) != tuple(param.shape):
+                raise ValueError(f"the {name} optimizer's {key} for parameter {index} has shape "
+                                 f"{tuple(value.shape)} in the checkpoint, but the parameter is {tuple(param.shape)}")
 
 
 _REGISTRY: dict[str, type[Recipe]] = {}

@@ -36,6 +36,8 @@ class TrainSettings:
     #: CPU threads for torch's operators (None: torch's default, one per core). Process-wide;
     #: a GUI leaves a core free so its event loop is not starved by spinning worker threads.
     threads: int | None = None
+    #: Resume even from a checkpoint whose model card records another SHA-256 (CLI: --trust-changed).
+    trust_changed: bool = False
 
     def validate(self) -> None:
         if self.steps < 1:

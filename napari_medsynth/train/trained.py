@@ -4,7 +4,9 @@
 model, whole-crop baselines, evaluation networks) uses to open a checkpoint:
 
 1. a path, a shipped checkpoint's name (``"spade"``) or None for the caller's shipped default;
-2. the file read once (its SHA-256 from the same bytes), tensors only (``weights_only``);
+2. the file read once (its SHA-256 from the same bytes), tensors only (``weights_only``), its
+   archive checksums, model-card SHA-256 (``trust_changed`` overrides) and finite weights checked
+   (:mod:`.integrity`);
 3. the recipe checked against the ones the caller accepts;
 4. the configuration validated against its type, bounds and choices
    (:func:`~.recipe.config_from_dict`), before any network exists;
@@ -110,15 +112,17 @@ def resolve(path_or_name: str | os.PathLike | None, default: str | None) -> Path
 
 
 def open_trained(path_or_name: str | os.PathLike | None, recipes: str | Sequence[str], what: str = "",
-                 default: str | None = None, map_location: str | torch.device = "cpu") -> TrainedModel:
+                 default: str | None = None, map_location: str | torch.device = "cpu",
+                 trust_changed: bool | None = None) -> TrainedModel:
     """Open a checkpoint of one of ``recipes`` for inference (see the module docstring).
 
     ``what`` names the kind of model in messages ("a shape model"); ``default`` is the shipped
-    checkpoint used for None (the first recipe's name when not given).
+    checkpoint used for None (the first recipe's name when not given). ``trust_changed`` loads a
+    file whose model card records another SHA-256 (None: as :func:`~.integrity.trusting_changed` says).
     """
     accepted = (recipes,) if isinstance(recipes, str) else tuple(recipes)
     path = resolve(path_or_name, accepted[0] if default is None else default)
-    state, digest = read_state(path, map_location)
+    state, digest = read_state(path, map_location, trust_changed=trust_changed)
     state = check_format(state, path.name)
     recipe = state.get("recipe")
     if recipe not in accepted:
@@ -126,8 +130,12 @@ def open_trained(path_or_name: str | os.PathLike | None, recipes: str | Sequence
         raise CheckpointError(f"{path.name} was trained with recipe {recipe!r}, not {kind} "
                               f"({', '.join(accepted)}); choose a checkpoint trained with the {accepted[0]} recipe")
     cls = get_recipe(recipe)
+    raw_config = state.get("config") or {}
+    if not isinstance(raw_config, dict):
+        raise CheckpointError(f"{path.name}: refused: its configuration is a {type(raw_config).__name__}, not a "
+                              "table of settings; the file is damaged or was edited")
     try:
-        config = config_from_dict(cls.config_class, dict(state.get("config") or {}))
+        config = config_from_dict(cls.config_class, dict(raw_config))
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path.name}: refused: its configuration is not one this version builds "
                               f"({exc})") from exc
@@ -140,14 +148,15 @@ def open_trained(path_or_name: str | os.PathLike | None, recipes: str | Sequence
 
 
 def export_checkpoint(source: str | os.PathLike, dest: str | os.PathLike,
-                      card_extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+                      card_extra: dict[str, Any] | None = None, trust_changed: bool | None = None) -> tuple[Path, Path]:
     """Write the inference-only form of training checkpoint ``source`` to ``dest`` (+ its card).
 
     The new model card keeps the source card's fields (training data, device, notes added by
     hand) and records which checkpoint it was exported from, with that file's SHA-256.
+    ``source`` is checked as :func:`open_trained` checks it (``trust_changed`` likewise).
     """
     source = Path(source)
-    state, digest = read_state(source)
+    state, digest = read_state(source, trust_changed=trust_changed)
     state = check_format(state, source.name)
     if state.get("inference_only"):
         raise CheckpointError(f"{source.name} is already an inference-only export")

@@ -5,6 +5,11 @@ A :class:`Trainer` runs a recipe for a number of steps and reports what happens 
 everything that is the same for all models: device and precision, seeding, the step schedule,
 previews, checkpoints and exact resume, stop/pause, DDP, and freeing memory afterwards.
 
+The main process holds the output folder's lock (:mod:`.runlock`) from before it reads the
+newest checkpoint until the run ends, so a second trainer on the same folder is refused instead
+of interleaving and pruning checkpoints. A checkpoint that cannot be written (disk full) ends the
+run with a :class:`CheckpointError` naming the newest complete checkpoint, which is intact.
+
 ``stop()``, ``pause()`` and ``unpause()`` may be called from any thread (a GUI button, a signal
 handler, a listener); the loop checks them before every step, so a stop takes effect after the
 step in progress and is followed by a checkpoint.
@@ -12,6 +17,7 @@ step in progress and is followed by a checkpoint.
 
 from __future__ import annotations
 
+import errno
 import gc
 import threading
 import time
@@ -39,6 +45,7 @@ from .device import Precision, select_device
 from .events import CheckpointEvent, DoneEvent, Event, Listener, PauseEvent, PreviewEvent, StartEvent, StepEvent
 from .recipe import Recipe, RecipeConfig, config_from_dict, get_recipe
 from .rng import capture_rng_state, derive_seed, restore_rng_state, seed_everything
+from .runlock import RunLock, acquire_run_lock
 from .settings import TrainSettings
 
 
@@ -65,6 +72,7 @@ class Trainer:
         self.step = 0
         self.recipe: Recipe | None = None
         self.result: DoneEvent | None = None
+        self._lock: RunLock | None = None
 
     # --- control, callable from any thread ---------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -121,6 +129,9 @@ class Trainer:
                 raise MemoryError(message) from exc
             raise
         finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
             if self.recipe is not None:
                 self.recipe.release()
             self.recipe = None
@@ -199,6 +210,9 @@ class Trainer:
         state, error = None, None
         if ctx.is_main:
             try:
+                self._lock = acquire_run_lock(self.settings.out_dir)  # before touching any file in OUT
+                if self._lock.took_over:
+                    warnings.warn(self._lock.took_over, stacklevel=2)
                 remove_stale_temp_files(self.settings.out_dir)
                 latest = latest_checkpoint(self.settings.out_dir)
                 if latest is not None and not self.settings.resume:
@@ -207,7 +221,7 @@ class Trainer:
                         "continue it with resume (CLI: --resume), or choose an empty output folder so it is "
                         "not overwritten")
                 if latest is not None:
-                    state = load_checkpoint(latest)
+                    state = load_checkpoint(latest, trust_changed=self.settings.trust_changed or None)
                     if state.get("inference_only"):
                         raise CheckpointError(f"{latest.name} is an inference-only export (no optimizer or "
                                               "discriminator state); training cannot continue from it")
@@ -228,7 +242,14 @@ class Trainer:
         cls = self.recipe_class.config_class
         if resume_state is None:
             return config_from_dict(cls, self.overrides)
-        saved = config_from_dict(cls, dict(resume_state["config"])).to_dict()
+        if not isinstance(resume_state.get("config"), dict):
+            raise CheckpointError(f"{self._resume_name(resume_state)}: holds no table of settings (config); "
+                                  "the file is damaged or was edited")
+        try:
+            saved = config_from_dict(cls, dict(resume_state["config"])).to_dict()
+        except (ValueError, TypeError) as exc:
+            raise CheckpointError(f"{self._resume_name(resume_state)}: cannot resume from it: its configuration "
+                                  f"is not one this version builds ({exc})") from exc
         config = config_from_dict(cls, {**saved, **self.overrides})
         now = config.to_dict()
         changed = [k for k in self.overrides if now[k] != saved[k]]
@@ -239,10 +260,21 @@ class Trainer:
                                   "with the same settings, or start a new run in another output folder")
         return config
 
+    def _resume_name(self, state: dict[str, Any]) -> str:
+        return checkpoint_path(self.settings.out_dir, int(state.get("step", 0))).name
+
     def _restore(self, state, recipe, precision, sampler, ctx, dataset) -> int:
-        recipe.load_state_dict(state["model"])
-        precision.scaler.load_state_dict(state["grad_scaler"])
-        sampler.load_state_dict(state["sampler"])
+        try:  # shapes and keys are checked first (Recipe.load_state_dict): a message, not a traceback
+            recipe.load_state_dict(state["model"])
+            precision.scaler.load_state_dict(state["grad_scaler"])
+            sampler.load_state_dict(state["sampler"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
+            # torch's load_state_dict error: the line naming the tensor and both shapes says most
+            why = next((ln for ln in lines if ln.startswith(("size mismatch", "Missing key", "Unexpected key"))),
+                       lines[0])
+            why = f"it lacks {why}" if isinstance(exc, KeyError) else why
+            raise CheckpointError(f"{self._resume_name(state)}: cannot resume from it: {why}") from exc
         card = state.get("dataset", {})
         if card.get("fingerprint") and card["fingerprint"] != dataset.fingerprint and ctx.is_main:
             warnings.warn(f"the dataset in {dataset.root} differs from the one this checkpoint was trained on; "
@@ -278,7 +310,11 @@ class Trainer:
                    "metrics": dict(losses), "dataset": data}
         card = model_card(payload, dataset=data, device=str(info["device"]), precision=precision.mode,
                           replicas_in_sync=in_sync)
-        path, card_path = save_checkpoint(checkpoint_path(self.settings.out_dir, step), payload, card)
+        target = checkpoint_path(self.settings.out_dir, step)
+        try:
+            path, card_path = save_checkpoint(target, payload, card)
+        except OSError as exc:
+            raise CheckpointError(_write_failed(exc, target, self.settings.out_dir)) from exc
         prune_checkpoints(self.settings.out_dir, self.settings.keep_checkpoints)
         self._emit(CheckpointEvent(step, str(path), str(card_path), time.perf_counter() - t0))
         return path
@@ -289,6 +325,24 @@ class Trainer:
                 listener(event)
             except Exception as exc:  # a broken progress display must not kill a long run
                 warnings.warn(f"training event listener {listener!r} failed: {exc!r}", stacklevel=2)
+
+
+def _write_failed(exc: OSError, target: Path, out_dir: str) -> str:
+    """What a failed checkpoint write means for the run: which file, why, and what is intact."""
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        why += " (the disk is full: free some space)"
+    elif exc.errno == getattr(errno, "EDQUOT", None):
+        why += " (the disk quota is used up: free some space)"
+    last = latest_checkpoint(out_dir)
+    if last == target:  # the file was written, its model card was not
+        why += f"; {target.name} itself is complete, but has no model card"
+    if last is None:
+        kept = "no earlier checkpoint of this run exists, so nothing was lost but the training itself"
+    else:
+        kept = (f"the newest complete checkpoint, {last.name} in {last.parent}, is intact: continue from it "
+                "with resume (CLI: --resume) once the problem is fixed")
+    return f"could not write checkpoint {target.name} to {target.parent}: {why}; {kept}"
 
 
 def _describe_error(exc: BaseException, trainer: Trainer) -> str:
