@@ -33,9 +33,22 @@ MAX_HINT_HEIGHT = 820
 
 def _import_module(module: str, also: tuple[str, ...]) -> str:
     for name in also:
-        importlib.import_module(name)
+        if name == "torch":
+            _warm_torch()
+        else:
+            importlib.import_module(name)
     importlib.import_module(module)
     return module
+
+
+def _warm_torch() -> None:
+    """Import PyTorch and the parts it imports lazily on first use: building a network on the
+    ``meta`` device (how checkpoints are checked before loading) pulls in hundreds of modules the
+    first time, which would otherwise happen on the GUI thread when the panel loads its model."""
+    import torch
+
+    torch.randn(2, 2, device="meta")
+    torch.nn.Conv2d(2, 2, 3, device="meta")
 
 
 class DeferredPanel(QWidget):
@@ -149,3 +162,11 @@ class EvaluatePanel(DeferredPanel):
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer, "napari_medsynth.widgets.evaluate", "EvaluateWidget",
                          "Evaluate synthetic images", ("torch",))
+
+
+class LabelToMRPanel(DeferredPanel):
+    """The Label → MR panel, loaded off the GUI thread."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(napari_viewer, "napari_medsynth.widgets.label_to_mr", "LabelToMRWidget", "Label → MR",
+                         ("torch",))

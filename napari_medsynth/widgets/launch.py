@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: Dock widgets opened by ``napari-medsynth`` with no arguments, in order.
-DEFAULT_WIDGETS = ("MR volume",)
+#: Dock widgets opened by ``napari-medsynth`` with no arguments, in order: one tabbed dock on the
+#: right, the MR volume panel in front. The heavy ones load off the GUI thread (widgets/deferred.py).
+DEFAULT_WIDGETS = ("MR volume", "Label → MR", "SAGE studio", "Train")
 
 
 def launch(paths: list[str] | None = None, run: bool = True):
@@ -18,12 +19,24 @@ def launch(paths: list[str] | None = None, run: bool = True):
             viewer.open(str(Path(p)), plugin="napari-medsynth")
     else:
         viewer.open_sample("napari-medsynth", "real_glioma")
-    for name in DEFAULT_WIDGETS:
-        viewer.window.add_plugin_dock_widget("napari-medsynth", name)
+    docks = [viewer.window.add_plugin_dock_widget("napari-medsynth", name, tabify=i > 0)[0]
+             for i, name in enumerate(DEFAULT_WIDGETS)]
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(0, docks[0].raise_)  # the MR volume tab in front, once the tabs exist
+    _select_visible_layer(viewer)
     _center_on_labels(viewer)
     if run:
         napari.run()
     return viewer
+
+
+def _select_visible_layer(viewer) -> None:
+    """Select the shown image, not the last layer opened (the hidden 7-class map), so tools act on
+    what the user sees."""
+    shown = [layer for layer in viewer.layers if layer.visible and type(layer).__name__ == "Image"]
+    if shown:
+        viewer.layers.selection.active = shown[0]
 
 
 def _center_on_labels(viewer) -> None:
