@@ -119,3 +119,15 @@ def test_napari_shows_the_message_and_keeps_running(make_napari_viewer, tmp_path
     good = save_nifti(tmp_path / "ok.nii.gz", np.ones((4, 5, 6), np.float32), np.eye(4))
     viewer.open(good, plugin="napari-medsynth")
     assert [layer.name for layer in viewer.layers] == ["ok"]
+
+
+def test_a_folder_without_nifti_files_or_case_folders(tmp_path):
+    from napari_medsynth.io.case import cases_in
+
+    (tmp_path / "scans" / "sub").mkdir(parents=True)
+    (tmp_path / "scans" / "readme.txt").write_text("no images here")
+    with pytest.raises(VolumeReadError, match=r"^scans: the folder holds no NIfTI files \(.nii / .nii.gz\) and no "
+                                              r"case folders below it \(folders with BraTS-named files"):
+        cases_in(tmp_path / "scans")
+    save_nifti(tmp_path / "scans" / "sub" / "X-t2f.nii.gz", np.ones((3, 3, 3), np.float32), np.eye(4))
+    assert [c.case for c in cases_in(tmp_path / "scans")] == ["X"]

@@ -5,7 +5,8 @@ Subcommands are registered by the modules of this package listed in :data:`COMMA
 per command group); each such module has a
 ``register(subparsers)`` function that adds its parser and sets ``func`` to a callable taking the
 parsed arguments and returning an exit code. Heavy imports (torch, napari) happen inside those
-callables so ``--help`` stays fast.
+callables, after the arguments and input files are checked, so ``--help`` and a mistyped
+argument answer at once.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
+        from .._reader import session_reader_env
         from ..widgets.launch import launch
 
+        session_reader_env()  # File > Open uses this plugin for NIfTI files and folders
         launch()
         return 0
     try:

@@ -53,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _build(args) -> int:
+    from pathlib import Path
+
+    from .train import check_out_folder
+
+    if not Path(args.cases).is_dir():  # before the store's imports (torch): a wrong path fails at once
+        raise FileNotFoundError(f"dataset folder {args.cases} does not exist or is not a folder")
+    check_out_folder(Path(args.out), "store folder")
+
     from tqdm import tqdm
 
     from ..data.store import DEFAULT_MIN_FRACTION, SliceStore
@@ -83,6 +91,11 @@ def _build(args) -> int:
 
 
 def _info(args) -> int:
+    from pathlib import Path
+
+    if not Path(args.store).is_dir():
+        raise FileNotFoundError(f"slice store {args.store} not found")
+
     from ..data.store import SliceStore
 
     store = SliceStore.open(args.store)

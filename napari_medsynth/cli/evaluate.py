@@ -41,13 +41,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
 
-def _evaluate(args) -> int:
-    from ..evaluate.report import EvaluationSettings, evaluate
+def _check_inputs(args) -> None:
+    """The folders and sizes, before torch is imported (messages as the evaluation's own)."""
+    from pathlib import Path
 
+    from .train import check_out_folder
+
+    for name, folder in (("real", args.real), ("synthetic", args.synthetic)):
+        root = Path(folder)
+        if not root.exists():
+            raise FileNotFoundError(f"{name} folder {root} does not exist")
+        if not root.is_dir():
+            raise ValueError(f"{name}: {root} is a file; choose the folder that holds the images")
+    if args.size < 8:
+        raise ValueError(f"the evaluation size must be at least 8 pixels; got {args.size}")
+    if (args.patch or args.size) > args.size:
+        raise ValueError(f"the Turing-test patch ({args.patch}) must not exceed the image size ({args.size})")
+    out = Path(args.out)
+    check_out_folder(out, "output folder")
+    if (out / "work").is_dir() and any((out / "work").iterdir()):
+        raise ValueError(f"{out} already holds an evaluation (work/); choose an empty output folder")
+
+
+def _evaluate(args) -> int:
     try:
         amounts = tuple(float(a) for a in args.amounts.split(",") if a.strip())
     except ValueError:
         raise ValueError(f"--amounts must be comma-separated numbers, e.g. 0.5,1; got {args.amounts!r}") from None
+    _check_inputs(args)
+
+    from ..evaluate.report import EvaluationSettings, evaluate
+
     settings = EvaluationSettings(
         size=args.size, patch=args.patch or args.size, domain_steps=args.domain_steps, c2st_steps=args.c2st_steps,
         holdout=args.holdout, ssim_pairs=args.ssim_pairs, clusters=args.clusters, max_images=args.max_images,

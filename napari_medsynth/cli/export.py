@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args) -> int:
-    from ..train.trained import export_checkpoint
-
+    if not Path(args.checkpoint).is_file():  # the checks that need no torch first
+        raise FileNotFoundError(f"checkpoint {args.checkpoint} not found"
+                                + (" (it is a folder)" if Path(args.checkpoint).is_dir() else ""))
     extra = {}
     if args.card:
         try:
@@ -43,6 +44,9 @@ def _export(args) -> int:
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out {out}: name the exported checkpoint *.pt (its model card is written beside it)")
+
+    from ..train.trained import export_checkpoint
+
     try:
         path, card = export_checkpoint(args.checkpoint, out, extra)
     except OSError as exc:

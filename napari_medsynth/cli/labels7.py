@@ -32,7 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _labels7(args) -> int:
-    from ..case_tissues import labels7_for_case, write_labels7
     from ..io import is_nifti_path
 
     case, out = Path(args.case), Path(args.out)
@@ -42,6 +41,8 @@ def _labels7(args) -> int:
         raise ValueError(f"{case} is not a folder; give a BraTS case folder (one patient's .nii.gz files)")
     if not is_nifti_path(out):
         raise ValueError(f"--out {out.name}: choose a .nii or .nii.gz file name")
+
+    from ..case_tissues import labels7_for_case, write_labels7
 
     def progress(done: float, total: float, message: str = "") -> None:
         if not args.quiet:

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "checkpoint was trained on (the sample cases for the shipped checkpoint)")
     s.add_argument("--prefix", default="pggan", help="file name prefix (default 'pggan')")
     s.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in OUT")
-    trust_changed_option(s, _sample)
+    trust_changed_option(s, _sample, check=_check_sample)
 
 
 def _reference_folder(args, sampler) -> Path:
@@ -67,15 +67,29 @@ def _reference_folder(args, sampler) -> Path:
                      "available here; pass --reference DIR with real case folders, or --no-filter")
 
 
-def _sample(args) -> int:
+def _check_sample(args) -> None:
+    """Arguments and paths, before torch is imported or the model loaded."""
+    from .spade import check_checkpoint_path
+    from .train import check_out_folder
+
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, not {args.n}")
+    if args.size < 4:
+        raise ValueError(f"--size must be at least 4 pixels, not {args.size}")
     if not args.prefix or any(c in args.prefix for c in "/\\"):
         raise ValueError(f"--prefix must be a plain file name part, not {args.prefix!r}")
     out = Path(args.out)
+    check_out_folder(out, "output folder")
     if (out / "summary.json").exists() and not args.overwrite:
         raise ValueError(f"{out} already holds sampled maps (summary.json); choose another folder or pass "
                          "--overwrite")
+    check_checkpoint_path(args.checkpoint)
+    if args.filter and args.reference and not Path(args.reference).is_dir():
+        raise FileNotFoundError(f"reference folder {args.reference} does not exist")
+
+
+def _sample(args) -> int:
+    out = Path(args.out)
 
     import numpy as np
 

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dataset", help="tumor-crop dataset folder (napari-medsynth crops); default: the sample "
                                       "cases, cropped once into the cache folder")
     _common(g)
-    trust_changed_option(g, _generate)
+    trust_changed_option(g, _generate, check=_check_inputs)
 
     m = cmds.add_parser("merge", help="put N synthetic tumors into slices of a tumor-free volume",
                         description="Merge N synthetic tumors into axial slices of a skull-stripped, tumor-free "
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--dataset", help="tumor-crop dataset that lends textures and attribute ranges; default: the "
                                       "sample cases, cropped once into the cache folder")
     _common(m)
-    trust_changed_option(m, _merge)
+    trust_changed_option(m, _merge, check=_check_inputs)
 
     r = cmds.add_parser("regenerate", help="rebuild a sample from its JSON sidecar",
                         description="Rebuild the image described by a sidecar, after checking that the checkpoints "
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--dataset", help="crop dataset folder (default: the recorded one)")
     r.add_argument("--checkpoints", help="folder with sage-lmsgan.pt (default: the recorded checkpoints)")
     r.add_argument("--out", help="write the regenerated sample here (default: only compare)")
-    trust_changed_option(r, _regenerate)
+    trust_changed_option(r, _regenerate, check=_check_regenerate)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -71,6 +71,27 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", action="append", choices=("png", "nifti"), default=[],
                    help="also write PNG and/or NIfTI (repeatable); .npy and .json are always written")
     p.add_argument("--prefix", default="sage", help="file name prefix (default sage)")
+
+
+def _check_inputs(args) -> None:
+    """Folders and files named on the command line, before anything loads."""
+    from .train import check_out_folder
+
+    check_out_folder(Path(args.out), "output folder")
+    for flag, folder in (("--dataset", args.dataset), ("--checkpoints", args.checkpoints)):
+        if folder is not None and not Path(folder).is_dir():
+            raise FileNotFoundError(f"{flag} {folder}: folder not found")
+    phi = getattr(args, "phi", None)
+    if phi is not None and not Path(phi).is_file():
+        raise FileNotFoundError(f"--phi {phi}: file not found")
+
+
+def _check_regenerate(args) -> None:
+    if not Path(args.sidecar).is_file():
+        raise FileNotFoundError(f"sidecar {args.sidecar} not found")
+    for flag, folder in (("--dataset", args.dataset), ("--checkpoints", args.checkpoints)):
+        if folder is not None and not Path(folder).is_dir():
+            raise FileNotFoundError(f"{flag} {folder}: folder not found")
 
 
 def _usage(p: argparse.ArgumentParser) -> int:

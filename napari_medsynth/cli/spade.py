@@ -10,6 +10,7 @@ input's affine and orientation and holds float32 intensities in [0, 1].
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,20 +34,58 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="style seed (default: the mean style)")
     r.add_argument("--device", default="cpu", help="torch device (default cpu)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
-    trust_changed_option(r, _render)
+    trust_changed_option(r, _render, check=_check_render)
+
+
+def _check_render(args) -> None:
+    """Names and headers, before anything is read or torch imported."""
+    from ..io import is_nifti_path
+    from ..io.nifti_checks import read_checked_header
+
+    src, out = Path(args.labels), Path(args.out)
+    if not src.is_file():
+        raise FileNotFoundError(f"label map {src} not found" + (" (it is a folder)" if src.is_dir() else ""))
+    if not is_nifti_path(out):
+        raise ValueError(f"--out {out.name}: choose a .nii or .nii.gz file name")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'mr.nii.gz'}")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ValueError(f"--out {out}: {parent} is a file, not a folder")
+    check_checkpoint_path(args.checkpoint)
+    read_checked_header(src)
+
+
+def check_checkpoint_path(checkpoint: str | None) -> None:
+    """A --checkpoint that names a file must exist (a bare name may be a shipped checkpoint)."""
+    if checkpoint is None:
+        return
+    path = Path(checkpoint)
+    if path.exists() or ("/" not in checkpoint and os.sep not in checkpoint and not path.suffix):
+        return
+    raise FileNotFoundError(f"checkpoint {checkpoint} not found")
+
+
+def _check_label_values(name: str, data) -> None:
+    """The classes SPADE renders (0-6), checked before the model loads (the reader already refused
+    fractional label values)."""
+    from ..labels import N_CLASSES
+
+    if data.size == 0:
+        raise ValueError(f"{name}: the label map is empty")
+    lo, hi = float(data.min()), float(data.max())
+    if lo < 0 or hi >= N_CLASSES:
+        raise ValueError(f"{name}: a 7-class label map holds classes 0-{N_CLASSES - 1} (0 BG, 1 NCR/NET, 2 ED, "
+                         f"3 ET, 4 WM, 5 GM, 6 CSF); this one has values {lo:g}..{hi:g}. BraTS _seg maps (1, 2, 4) "
+                         "must be converted first ('napari-medsynth labels7 CASE_DIR' makes one)")
 
 
 def _render(args) -> int:
     import numpy as np
 
-    from ..io import is_nifti_path, read_volume, write_volume
-    from ..spade import SpadeRenderer, render_volume
+    from ..io import read_volume, write_volume
 
     src, out = Path(args.labels), Path(args.out)
-    if not src.is_file():
-        raise FileNotFoundError(f"label map {src} not found")
-    if not is_nifti_path(out):
-        raise ValueError(f"--out {out.name}: choose a .nii or .nii.gz file name")
     vol = read_volume(src, kind="labels")
     data = np.asarray(vol.data)
     if data.ndim != 3:
@@ -54,6 +93,10 @@ def _render(args) -> int:
     if 1 in data.shape[1:] and data.shape[0] != 1:
         raise ValueError(f"{src.name}: a single slice that is not axial (display shape {data.shape}); "
                          "give axial label maps")
+    _check_label_values(src.name, data)
+
+    from ..spade import SpadeRenderer, render_volume  # torch: only for an input that can be rendered
+
     renderer = SpadeRenderer.load(args.checkpoint, device=args.device)
 
     def progress(done: float, total: float, _message: str = "") -> None:

@@ -23,12 +23,20 @@ TRUST_CHANGED_HELP = ("load checkpoints even if they no longer have the SHA-256 
                       "still refused")
 
 
-def trust_changed_option(parser: argparse.ArgumentParser, func) -> None:
+def trust_changed_option(parser: argparse.ArgumentParser, func, check=None) -> None:
     """Add ``--trust-changed`` to ``parser`` and make it run ``func`` with that flag in effect for
-    every checkpoint it loads, however deep (:func:`~napari_medsynth.train.integrity.trusting_changed`)."""
+    every checkpoint it loads, however deep (:func:`~napari_medsynth.train.integrity.trusting_changed`).
+
+    ``check(args)``, if given, runs first: the checks of arguments and input files that need no
+    torch, so a mistake is reported at once rather than after the model loaded.
+    """
     parser.add_argument("--trust-changed", action="store_true", help=TRUST_CHANGED_HELP)
 
     def run(args) -> int:
+        if check is not None:
+            check(args)
+        if not args.trust_changed and "napari_medsynth.train.integrity" not in sys.modules:
+            return func(args)  # not trusting is the default: no torch import just to say so
         from ..train.integrity import trusting_changed
 
         with trusting_changed(args.trust_changed):
@@ -127,11 +135,45 @@ class _Progress:
         tqdm.write(text, file=sys.stderr) if self.bar is not None else print(text, file=sys.stderr)
 
 
-def _train(args) -> int:
-    overrides = parse_settings(args.set)  # before the slow imports: a typo fails at once
+def check_recipe(name: str) -> None:
+    """Refuse a recipe name that is neither built in (:mod:`napari_medsynth.registry`) nor registered
+    in this process, without importing torch or a model package."""
+    from ..registry import KINDS, RECIPES, entry
 
-    from ..train import Trainer, TrainSettings
-    from ..train.distributed import context_from_env
+    recipe_module = sys.modules.get("napari_medsynth.train.recipe")  # recipes registered elsewhere
+    if entry(name) is not None or (recipe_module is not None and name in recipe_module._REGISTRY):
+        return
+    names = recipe_module.list_recipes() if recipe_module else [e.name for k in KINDS for e in RECIPES if e.kind == k]
+    available = ", ".join(names)
+    raise ValueError(f"unknown recipe {name!r}; available: {available} ('napari-medsynth train --help' "
+                     "describes each)")
+
+
+def check_data_and_out(data: str, out: str) -> None:
+    """The dataset folder exists and the output folder can be one (messages as the trainer's)."""
+    root = Path(data)
+    if not root.exists():
+        raise FileNotFoundError(f"dataset folder {root} does not exist")
+    if not root.is_dir():
+        raise ValueError(f"{root} is a file; choose the folder that holds the training images")
+    check_out_folder(Path(out), "output folder")
+
+
+def check_out_folder(out: Path, what: str) -> None:
+    """``out`` is a folder or can be made one: no file in the way, on it or on a parent."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{what} {out} is a file; choose a folder")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ValueError(f"cannot create the {what} {out}: {parent} is a file")
+
+
+def _train(args) -> int:
+    # Everything that can be checked without torch first: a typo or a wrong path fails at once.
+    overrides = parse_settings(args.set)
+    check_recipe(args.recipe)
+    check_data_and_out(args.data, args.out)
+    from ..train.settings import TrainSettings
 
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
@@ -140,6 +182,11 @@ def _train(args) -> int:
         preview_every=args.preview_every, device=args.device, precision=args.precision, seed=args.seed,
         resume=args.resume, keep_checkpoints=args.keep, pattern=args.pattern, threads=args.threads,
         trust_changed=args.trust_changed)
+    settings.validate()
+
+    from ..train import Trainer
+    from ..train.distributed import context_from_env
+
     trainer = Trainer(args.recipe, settings, overrides)
     if context_from_env().is_main:  # only rank 0 logs (and, inside the trainer, writes)
         trainer.add_listener(_Progress(args.out))

@@ -157,6 +157,22 @@ def find_cases(root: str | os.PathLike) -> list[CaseFiles]:
     return [case_files(f) for f in sorted(folders)]
 
 
+def cases_in(root: str | os.PathLike) -> list[CaseFiles]:
+    """The cases a folder opens as: itself when it holds NIfTI files (one case folder), else every
+    case folder at any depth below it (:func:`find_cases`); refused with a message when it has neither."""
+    root = Path(root)
+    if not root.is_dir():
+        raise VolumeReadError(f"{root}: not a folder.")
+    if _nifti_files(root):
+        return [case_files(root)]
+    cases = find_cases(root)
+    if not cases:
+        raise VolumeReadError(
+            f"{root.name or root}: the folder holds no NIfTI files (.nii / .nii.gz) and no case folders below it "
+            "(folders with BraTS-named files such as <case>_t1ce.nii.gz or <case>-t1c.nii.gz).")
+    return cases
+
+
 def read_segmentation(path: str | os.PathLike, naming: str | None = None) -> Volume:
     """A BraTS segmentation in the internal vocabulary (1 NCR/NET, 2 ED, 4 ET), any convention.
 
