@@ -75,12 +75,23 @@ class WarningEvent:
 _JOB_THREADS: dict[int, Job] = {}
 
 
+_ORIGINAL_SHOWWARNING = warnings.showwarning
+_HOOK_STATE = threading.local()
+
+
 def _job_showwarning(message, category, filename, lineno, file=None, line=None):
     job = _JOB_THREADS.get(threading.get_ident())
-    if job is None:
+    if job is not None:
+        job._events.put(WarningEvent(str(message), getattr(category, "__name__", str(category))))
+        return None
+    if getattr(_HOOK_STATE, "active", False):
+        # another hook installed after ours hands the warning back to us: end the loop here
+        return _ORIGINAL_SHOWWARNING(message, category, filename, lineno, file, line)
+    _HOOK_STATE.active = True
+    try:
         return _job_showwarning.previous(message, category, filename, lineno, file, line)
-    job._events.put(WarningEvent(str(message), getattr(category, "__name__", str(category))))
-    return None
+    finally:
+        _HOOK_STATE.active = False
 
 
 _job_showwarning.previous = warnings.showwarning

@@ -112,6 +112,21 @@ def test_warnings_raised_in_a_job_reach_its_caller_and_the_panel(qtbot, monkeypa
     # warnings outside a job still reach the normal hook
     with pytest.warns(UserWarning, match="main thread"):
         warnings.warn("main thread", UserWarning, stacklevel=1)
+    # a hook installed after ours that hands warnings back to it (as MONAI's does) ends, not loops
+    from napari_medsynth import jobs
+
+    ours = jobs._job_showwarning
+    seen = []
+
+    def later_hook(message, category, filename, lineno, file=None, line=None):
+        seen.append(str(message))
+        return ours(message, category, filename, lineno, file, line)
+
+    monkeypatch.setattr(warnings, "showwarning", later_hook)
+    jobs._route_warnings()  # a new job starts: ours goes on top again, the later hook below it
+    monkeypatch.setattr(jobs, "_ORIGINAL_SHOWWARNING", lambda *a, **k: seen.append("original"))
+    warnings.showwarning("loop?", UserWarning, __file__, 1)
+    assert seen == ["loop?", "original"]
 
     shown = []
     monkeypatch.setattr(_jobs, "_notify_warning", shown.append)
