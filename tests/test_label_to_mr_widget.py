@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 from qtpy.QtCore import Qt
+from test_result_views import assert_zoomed_result, visible_names
 
 from napari_medsynth._sample_data import sample_case_dir
 from napari_medsynth.pggan.sample import LabelMapSampler
 from napari_medsynth.spade.label_maps import map_from_volume, template_map
 from napari_medsynth.spade.render import SpadeRenderer
 from napari_medsynth.train import Trainer, TrainSettings, latest_checkpoint
+from napari_medsynth.widgets._l2m_controls import NO_SHIPPED, SHIPPED
 from napari_medsynth.widgets._pair_layers import GAP, LABEL_LAYER, MR_LAYER, STYLES_LAYER
 
 LEFT = Qt.MouseButton.LeftButton
@@ -42,10 +44,10 @@ def checkpoints(tmp_path_factory):
 
 
 @pytest.fixture
-def panel(make_napari_viewer, qtbot, checkpoints):
+def panel(make_napari_viewer, qtbot, checkpoints, open_panel):
     viewer = make_napari_viewer()
     # docked through the plugin, as users get it (napari hands the panel a proxy viewer)
-    _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", "Label → MR")
+    widget = open_panel(viewer, "Label → MR")
     widget.renderer_file.value = checkpoints["spade"]
     widget.sampler_file.value = checkpoints["pggan"]
     assert widget.renderer is not None and widget.sampler is not None, widget.status.text()
@@ -70,6 +72,7 @@ def test_painting_rerenders_the_mr_beside_the_map(panel, qtbot, checkpoints):
     labels, mr = viewer.layers[LABEL_LAYER], viewer.layers[MR_LAYER]
     np.testing.assert_array_equal(labels.data, template_map(256))
     assert labels.mode == "paint" and viewer.layers.selection.active is labels
+    assert_zoomed_result(viewer, [LABEL_LAYER, MR_LAYER])  # the pair in its own view
     # the MR sits right of the map, same scale and rows, not overlapping
     assert tuple(mr.scale) == tuple(labels.scale) == (1.0, 1.0)  # 256 px canvas at 1 mm
     assert mr.translate[0] == labels.translate[0]
@@ -112,13 +115,24 @@ def test_style_seed_and_k_styles(panel, qtbot, checkpoints):
     qtbot.mouseClick(w.styles_button, LEFT)
     qtbot.waitUntil(lambda: STYLES_LAYER in viewer.layers, timeout=30_000)
     strip = viewer.layers[STYLES_LAYER]
-    assert strip.metadata["style_seeds"] == [5, 6, 7]
-    assert strip.data.shape == (256, 3 * 256 + 2 * GAP)
+    assert strip.metadata["style_seeds"] == [5, 6, 7] and strip.metadata["style_grid"] == [2, 2]
+    # two per row, as wide as the pair above, so the view that fits them all stays large
+    assert strip.data.shape == (2 * 256 + GAP, 2 * 256 + GAP)
     expected = reference.render_styles(template_map(256), [5, 6, 7])
     for i in range(3):
-        np.testing.assert_allclose(strip.data[:, i * (256 + GAP):i * (256 + GAP) + 256], expected[i], atol=1e-5)
+        r, c = divmod(i, 2)
+        tile = strip.data[r * (256 + GAP):r * (256 + GAP) + 256, c * (256 + GAP):c * (256 + GAP) + 256]
+        np.testing.assert_allclose(tile, expected[i], atol=1e-5)
+    assert not strip.data[256 + GAP:, 256 + GAP:].any()  # no fourth style
     assert strip.translate[0] > viewer.layers[LABEL_LAYER].translate[0]  # below the pair
+    assert strip.translate[1] == viewer.layers[LABEL_LAYER].translate[1]
     assert "3 styles" in w.status.text()
+    assert_zoomed_result(viewer, [LABEL_LAYER, MR_LAYER, STYLES_LAYER])
+    assert viewer.layers.selection.active is viewer.layers[LABEL_LAYER]  # the brush stays on the map
+
+    qtbot.mouseClick(w.sample_button, LEFT)  # a new map: the old map's styles go
+    assert STYLES_LAYER not in viewer.layers
+    assert_zoomed_result(viewer, [LABEL_LAYER, MR_LAYER])
 
 
 def test_sample_from_pggan_then_save_the_pair(panel, qtbot, checkpoints, tmp_path):
@@ -153,12 +167,20 @@ def test_sample_from_pggan_then_save_the_pair(panel, qtbot, checkpoints, tmp_pat
 def test_map_from_a_loaded_volume_slice(panel, qtbot):
     viewer, w = panel
     viewer.open_sample("napari-medsynth", "glioma")
+    scan = visible_names(viewer)
     seg = viewer.layers["MSYN-001_seg"].data
     k = int(np.argmax((seg == 4).sum(axis=(1, 2))))
     viewer.dims.set_point(0, k)
     assert w.source_combo.currentText() == "MSYN-001_labels7"  # the complete map is preferred
+    assert not w.back_button.isEnabled()
     qtbot.mouseClick(w.slice_button, LEFT)
     labels = viewer.layers[LABEL_LAYER]
+    assert visible_names(viewer) == {LABEL_LAYER} and w.back_button.isEnabled()  # the map alone, in 2-D
+    assert_zoomed_result(viewer, [LABEL_LAYER])
+    _wait_rendered(qtbot, w)
+    assert_zoomed_result(viewer, [LABEL_LAYER, MR_LAYER])
+    qtbot.mouseClick(w.back_button, LEFT)  # back to the case, at the same slice, to choose another source
+    assert visible_names(viewer) == scan and viewer.dims.current_step[0] == k
     complete = viewer.layers["MSYN-001_labels7"].data
     np.testing.assert_array_equal(labels.data, map_from_volume(complete, k, 256).labels)
     assert f"slice {k}" in w.source_info.text() and "no WM" not in w.source_info.text()
@@ -175,9 +197,23 @@ def test_map_from_a_loaded_volume_slice(panel, qtbot):
     assert "Choose a folder" in w.status.text()
 
 
-def test_missing_or_broken_checkpoint_is_a_message_and_controls_are_disabled(make_napari_viewer, tmp_path):
+def test_opened_on_a_case_the_brush_is_on_a_visible_map_and_the_fields_say_shipped(make_napari_viewer, open_panel):
     viewer = make_napari_viewer()
-    _, w = viewer.window.add_plugin_dock_widget("napari-medsynth", "Label → MR")
+    viewer.open_sample("napari-medsynth", "glioma")
+    viewer.layers.selection.active = viewer.layers["MSYN-001_labels7"]  # hidden; what the case open leaves
+    w = open_panel(viewer, "Label → MR")
+    assert viewer.layers.selection.active is viewer.layers["MSYN-001_seg"] and viewer.layers["MSYN-001_seg"].visible
+    assert w.renderer is not None and w.sampler is not None  # the shipped models
+    for field in (w.renderer_file, w.sampler_file):
+        assert field.value is None and field.line_edit.native.placeholderText() == SHIPPED
+    if w.live is not None:
+        w.live.close()
+
+
+def test_missing_or_broken_checkpoint_is_a_message_and_controls_are_disabled(make_napari_viewer, tmp_path,
+                                                                            monkeypatch, open_panel):
+    viewer = make_napari_viewer()
+    w = open_panel(viewer, "Label → MR")
     broken = tmp_path / "spade.pt"
     broken.write_bytes(b"not a checkpoint")
     w.renderer_file.value = broken
@@ -190,3 +226,10 @@ def test_missing_or_broken_checkpoint_is_a_message_and_controls_are_disabled(mak
     assert LABEL_LAYER not in viewer.layers
     w.sampler_file.value = tmp_path / "missing.pt"
     assert w.sampler is None and "Label sampler: none" in w.model_info.text()
+
+    def no_shipped(path):
+        raise FileNotFoundError("no shipped renderer")
+
+    monkeypatch.setattr("napari_medsynth.widgets.label_to_mr._load_renderer", no_shipped)
+    w.renderer_file.value = None  # empty, and nothing shipped to fall back on: the field says so
+    assert w.renderer_file.line_edit.native.placeholderText() == NO_SHIPPED

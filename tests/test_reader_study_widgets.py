@@ -150,8 +150,18 @@ def test_create_study_form(tmp_path):
         (tmp_path / source).mkdir()
         np.save(tmp_path / source / "batch.npy", np.random.default_rng(0).normal(size=(4, 16, 16)))
     form = create_study_widget()
+    # nothing that looks like a value before anything was chosen or created
+    for field in (form["real"], form["synthetic"], form["parent"]):
+        assert field.value is None and field.line_edit.value == "" and field.line_edit.native.placeholderText()
+    assert "0 = all" in form.n.label and form.n.value == 0
+    from qtpy.QtWidgets import QLabel, QLineEdit
+
+    texts = [w.text() for kind in (QLineEdit, QLabel) for w in form.native.findChildren(kind)]
+    assert "None" not in texts and "/root" not in texts and form.outcome.value == ""  # no stray "None" box
+    assert form().startswith("Not created: choose a folder for Real images, Synthetic images, Save in")
     message = form(real=tmp_path / "real", synthetic=tmp_path / "synthetic", size=16, parent=tmp_path, name="s1")
     assert message.startswith("Created") and (tmp_path / "s1_key.csv").is_file()
+    assert form.outcome.value == message  # the outcome, under the button
     assert re.search(r"Leak check: a histogram classifier tells real from synthetic at \d+% \(chance 50%\)", message)
     assert form(real=tmp_path / "nope", synthetic=tmp_path / "synthetic", parent=tmp_path,
                 name="s2").startswith("Not created")

@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 from sage_studio_helpers import STEPS, make_shape_checkpoint, make_small_dataset
+from test_result_views import assert_zoomed_result, visible_names
 
 from napari_medsynth._sample_data import sample_case_dir
 from napari_medsynth.sage.samples import regenerate
 from napari_medsynth.sage.shapes import ShapeModel
-from napari_medsynth.widgets.sage_studio import LABEL_LAYER, POINTS_LAYER, RESULT_LAYER, SLICE_LAYER
+from napari_medsynth.widgets._clean_layout import camera_of
+from napari_medsynth.widgets._l2m_controls import SHIPPED
+from napari_medsynth.widgets._sage_controls import typical_phi_index
+from napari_medsynth.widgets.sage_studio import LABEL_LAYER, OUTLINE, POINTS_LAYER, RESULT_LAYER, SLICE_LAYER
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -73,6 +77,29 @@ def test_loading_fills_controls_from_the_dataset(studio, files):
     assert f"{len(ds)} tumor crops (control, mutated)" in w.dataset_info.text()
     assert w.size.value() == round(ds.attribute_ranges()["size_rel"]["mean"] * 1000)
     assert w.generate_button.isEnabled()
+    assert w.phi_index.value() == typical_phi_index(ds) > 0  # not slice #0, the posterior fossa
+    assert w.shape_ckpt.line_edit.native.placeholderText() == SHIPPED
+
+
+class _Records:
+    """What :func:`typical_phi_index` reads of a crop dataset."""
+
+    def __init__(self, slices: dict[str, list[int]], area):
+        from napari_medsynth.sage.dataset import PhiRecord
+
+        self.phi_records = [PhiRecord(p, z) for p, zs in slices.items() for z in zs]
+        self.phi_mask = [np.ones(int(area(r.slice)), np.uint8) for r in self.phi_records]
+
+
+def test_the_default_slice_is_a_typical_supratentorial_one():
+    """Of the patient with the most tumor-free slices, a large slice 60 % of the way up (slice 25-130:
+    the brain is largest around 75; #0 is the posterior fossa)."""
+    area = lambda z: 20_000 - 6 * (z - 75) ** 2  # noqa: E731
+    ds = _Records({"tumor case": [30, 31, 120], "healthy": list(range(25, 131))}, area)
+    k = typical_phi_index(ds)
+    assert ds.phi_records[k].patient == "healthy" and ds.phi_records[k].slice == 88
+    assert area(88) >= 0.9 * area(75)
+    assert typical_phi_index(_Records({}, area)) == 0
 
 
 def test_shape_modes_show_their_shape(studio, files, qtbot):
@@ -101,10 +128,16 @@ def test_shape_modes_show_their_shape(studio, files, qtbot):
 
 def test_click_a_location_pick_a_texture_and_generate(studio, qtbot):
     viewer, w = studio
+    viewer.add_image(np.random.default_rng(1).random((30, 240, 240), np.float32), name="scan")  # a 3-D case
+    viewer.dims.set_current_step(0, 12)
+    camera_of(viewer).zoom = 0.5
     k = int(np.argmax(w.dataset.phi_mask.sum(axis=(1, 2))))
     w.phi_index.setValue(k)
+    assert not w.back_button.isEnabled()
     qtbot.mouseClick(w.show_slice, LEFT)
     assert SLICE_LAYER in viewer.layers and viewer.layers[POINTS_LAYER].mode == "add"
+    assert viewer.layers.selection.active is viewer.layers[POINTS_LAYER]
+    assert_zoomed_result(viewer, [SLICE_LAYER, POINTS_LAYER])  # the slice to click on, in its own view
     assert not w.location_random.isChecked()
     qtbot.mouseClick(w.generate_button, LEFT)  # no click on the slice yet
     assert "click a location on the slice first" in w.status.text()
@@ -129,6 +162,14 @@ def test_click_a_location_pick_a_texture_and_generate(studio, qtbot):
     lr, lc = np.nonzero(g.label)
     assert abs(lr.mean() - point[0]) < 2 and abs(lc.mean() - point[1]) < 2
     assert "texture from crop #2" in w.status.text()
+    # the result alone, zoomed to fit, its tumor outlined
+    assert_zoomed_result(viewer, [RESULT_LAYER, LABEL_LAYER])
+    outline = viewer.layers[LABEL_LAYER]
+    assert outline.contour >= 1 and tuple(outline.colormap.map(1)[:3]) != tuple(outline.colormap.map(0)[:3])
+    assert OUTLINE[1] == OUTLINE[None]
+    qtbot.mouseClick(w.back_button, LEFT)  # back to the scan as it was
+    assert visible_names(viewer) == {"scan"} and viewer.dims.current_step[0] == 12
+    assert camera_of(viewer).zoom == pytest.approx(0.5)
 
 
 def test_slice_of_the_current_image_layer(studio, qtbot):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from qtpy.QtCore import Qt
+from test_result_views import assert_zoomed_result, visible_names
 from train_helpers import TINY, make_dataset
 
 from napari_medsynth.train import Trainer, latest_checkpoint, load_checkpoint
@@ -36,16 +38,22 @@ def panel(make_napari_viewer, tmp_path, monkeypatch):
 
 def test_start_shows_progress_plot_and_preview_then_stop_saves(panel, qtbot, tmp_path):
     viewer, w = panel
+    viewer.add_image(np.zeros((20, 240, 240), np.float32), name="scan")  # a 3-D case open
     w.steps.value = 100_000
     w.checkpoint_every.value = 100_000
     qtbot.mouseClick(w.start_button, LEFT)
     assert not w.start_button.isEnabled() and w.stop_button.isEnabled() and not w.form.enabled
+    assert_zoomed_result(viewer, [PREVIEW_LAYER])  # in its own view from Start on, not over the scan's corner
     qtbot.waitUntil(lambda: w.progress.value() >= 3, timeout=60_000)
-    qtbot.waitUntil(lambda: PREVIEW_LAYER in viewer.layers, timeout=30_000)
+    qtbot.waitUntil(lambda: "medsynth_training_step" in viewer.layers[PREVIEW_LAYER].metadata, timeout=30_000)
     layer = viewer.layers[PREVIEW_LAYER]
     assert layer.data.ndim == 2 and layer.data.shape[0] > 32  # a grid of 32x32 previews
+    assert_zoomed_result(viewer, [PREVIEW_LAYER])
     first = layer.metadata["medsynth_training_step"]
+    qtbot.mouseClick(w.back_button, LEFT)
+    assert visible_names(viewer) == {"scan"}
     qtbot.waitUntil(lambda: layer.metadata["medsynth_training_step"] > first, timeout=30_000)  # it updates
+    assert visible_names(viewer) == {"scan"}  # without taking the scan away again
     assert set(w._curves) == {"loss_d", "loss_g", "d_real", "d_fake"}
     assert len(w._curves["loss_g"].getData()[0]) >= 3
     assert "steps/s" in w.status.text() or "checkpoint" in w.status.text().lower()

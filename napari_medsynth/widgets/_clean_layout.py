@@ -16,6 +16,19 @@ def camera_of(viewer):
     scene = getattr(viewer, "scene", None)
     return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
 
+
+def grid_of(viewer):
+    """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before)."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
+
+
+def canvas_size(viewer) -> tuple[float, float]:
+    """(height, width) of the viewer's canvas in screen pixels."""
+    canvas = getattr(viewer, "canvas", None)
+    size = canvas.size if canvas is not None and hasattr(canvas, "size") else viewer._canvas_size
+    return float(size[0]), float(size[1])
+
 class CleanLayout:
     """Hide other dock widgets and layers of ``viewer`` except the dock holding ``keep``."""
 
@@ -33,8 +46,8 @@ class CleanLayout:
         self._selection = set(viewer.layers.selection)
         cam = camera_of(viewer)
         self._camera = (cam.center, cam.zoom, cam.angles)
-        self._grid = viewer.grid.enabled
-        viewer.grid.enabled = False
+        self._grid = grid_of(viewer).enabled
+        grid_of(viewer).enabled = False
         for widget, _ in self._docks + self._sliders:
             widget.setVisible(False)
         for layer, _ in self._layers:
@@ -52,7 +65,7 @@ class CleanLayout:
             if layer in self.viewer.layers:
                 layer.visible = was_visible
         self.viewer.dims.ndisplay = self._ndisplay
-        self.viewer.grid.enabled = self._grid
+        grid_of(self.viewer).enabled = self._grid
         cam = camera_of(self.viewer)
         cam.center, cam.zoom, cam.angles = self._camera
         self.viewer.layers.selection.update(layer for layer in self._selection if layer in self.viewer.layers)

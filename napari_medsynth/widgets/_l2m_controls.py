@@ -19,6 +19,21 @@ from qtpy.QtWidgets import (
 )
 
 MEAN_STYLE = -1  # the style spin box's minimum, shown as "mean style"
+#: What an empty model field says while the shipped model is in use.
+SHIPPED = "shipped model"
+NO_SHIPPED = "no shipped model: choose a .pt file"
+
+
+def model_field(label: str, tooltip: str) -> FileEdit:
+    """A checkpoint field; empty, it reads "shipped model" (not a blank that looks required)."""
+    field = FileEdit(label=label, mode="r", filter="*.pt", nullable=True, tooltip=tooltip)
+    field.line_edit.native.setPlaceholderText(SHIPPED)
+    return field
+
+
+def show_shipped(field: FileEdit, loaded: bool) -> None:
+    """What the empty ``field`` stands for: the shipped model, or none to fall back on."""
+    field.line_edit.native.setPlaceholderText(SHIPPED if loaded else NO_SHIPPED)
 
 
 class StartControls(QGroupBox):

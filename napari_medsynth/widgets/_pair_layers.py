@@ -1,8 +1,9 @@
-"""The layers of the Label → MR panel: the editable label map, its MR beside it, a style strip.
+"""The layers of the Label → MR panel: the editable label map, its MR beside it, K styles below.
 
-The MR sits to the right of the label map at the same scale and the K-style strip below them,
-all to the right of whatever the viewer already shows, so a source volume, the map being
-painted and its MR are seen together without napari's grid mode rearranging other layers.
+The MR sits to the right of the label map at the same scale and the K styles in a grid below them,
+all to the right of whatever the viewer already shows. The pair is shown in its own view
+(:mod:`._result_view`): the other layers hidden, 2-D, zoomed to fit the pair; "Back to the scan"
+gives the view of the source volume back.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from napari.layers import Image, Labels
 from .. import labels as vocab
 from .._reader import labels_style
 from ..spade.label_maps import CANVAS
+from ._result_view import result_view
 
 LABEL_LAYER = "label map"
 MR_LAYER = "MR (rendered)"
 STYLES_LAYER = "MR styles"
 OWN_LAYERS = (LABEL_LAYER, MR_LAYER, STYLES_LAYER)
+#: The pair's name in the shared result view.
+PAIR_VIEW = "Label → MR pair"
 #: Gap between the label map, the MR and the styles, in canvas pixels.
 GAP = 12
+#: Styles per row below the pair: as many as the pair is wide (the map and its MR).
+STYLE_COLUMNS = 2
 
 
 class PairLayers:
@@ -41,17 +47,31 @@ class PairLayers:
             self.mr = None
 
     def set_map(self, labels: np.ndarray) -> Labels:
-        """Show ``labels`` in the label-map layer (created on first use), without counting as an edit."""
+        """Show ``labels`` in the label-map layer (created on first use), without counting as an edit,
+        and the pair in its own view, zoomed to fit (a new map, so the previous styles are dropped)."""
         self._quiet += 1
         try:
             self.forget_removed()
+            self.drop_styles()
             if self.labels is not None and self.labels.data.shape == labels.shape:
                 self.labels.data = labels
             else:
                 self._create_labels(labels)
+            self.show()
             return self.labels
         finally:
             self._quiet -= 1
+
+    def show(self, fit: bool = True) -> None:
+        """The label map, its MR and the styles alone in the view (zoomed to fit them with ``fit``)."""
+        result_view(self.viewer).show([self.labels, self.mr, self.styles()], PAIR_VIEW, fit=fit)
+        self._keep_brush()
+
+    def drop_styles(self) -> None:
+        """Remove the style strip: it shows another map's styles once the map is replaced."""
+        layer = self.styles()
+        if layer is not None:
+            self.viewer.layers.remove(layer)
 
     def _create_labels(self, labels: np.ndarray) -> None:
         if self.labels is not None:
@@ -72,7 +92,6 @@ class PairLayers:
         self.labels = layer
         self._on_selected_label()
         self._place(self.mr, right_of_map=True)
-        self.viewer.reset_view()
 
     def _edited(self, *_args) -> None:
         if not self._quiet:
@@ -97,8 +116,7 @@ class PairLayers:
         self.mr = Image(mr, name=MR_LAYER, colormap="gray", contrast_limits=(0.0, 1.0))
         self._place(self.mr, right_of_map=True)
         self.viewer.layers.insert(0, self.mr)  # under the map in the layer list
-        self._keep_brush()
-        self.viewer.reset_view()
+        self.show()
         return self.mr
 
     def styles(self) -> Image | None:
@@ -106,23 +124,27 @@ class PairLayers:
         return layer if isinstance(layer, Image) else None
 
     def show_styles(self, images: np.ndarray, seeds) -> Image:
-        """K renders side by side in one strip below the pair, seeds left to right."""
+        """K renders in a grid below the pair, as wide as the pair (STYLE_COLUMNS per row), so the view
+        that fits them all stays large; seeds run left to right, then down."""
         k, h, w = images.shape
-        strip = np.zeros((h, k * w + (k - 1) * GAP), np.float32)
+        cols = min(k, STYLE_COLUMNS)
+        rows = -(-k // cols)
+        grid = np.zeros((rows * h + (rows - 1) * GAP, cols * w + (cols - 1) * GAP), np.float32)
         for i in range(k):
-            strip[:, i * (w + GAP):i * (w + GAP) + w] = images[i]
+            r, c = divmod(i, cols)
+            grid[r * (h + GAP):r * (h + GAP) + h, c * (w + GAP):c * (w + GAP) + w] = images[i]
         layer = self.styles()
         if layer is None:
-            layer = Image(strip, name=STYLES_LAYER, colormap="gray", contrast_limits=(0.0, 1.0))
+            layer = Image(grid, name=STYLES_LAYER, colormap="gray", contrast_limits=(0.0, 1.0))
             self.viewer.layers.insert(0, layer)
         else:
-            layer.data = strip
+            layer.data = grid
         self._place(layer, right_of_map=False)
         layer.metadata["style_seeds"] = [int(s) for s in seeds]
-        self._keep_brush()
-        self.viewer.reset_view()
+        layer.metadata["style_grid"] = [rows, cols]
+        self.show()
         return layer
 
     def _keep_brush(self) -> None:
-        if self.labels is not None:
+        if self.labels is not None and self.labels.visible:
             self.viewer.layers.selection.active = self.labels

@@ -7,6 +7,8 @@ Each group holds its Qt controls and turns them into the part of a specification
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 from qtpy.QtCore import QSize, Qt
 from qtpy.QtGui import QIcon, QImage, QPixmap
@@ -34,6 +36,30 @@ THUMB = 48
 MAX_THUMBS = 400
 #: Relative tumor size slider: per-mille of the brain area.
 SIZE_RANGE = (2, 200)
+#: The default tumor-free slice lies this far up its patient's axial range, among large slices.
+TYPICAL_HEIGHT, LARGE_BRAIN = 0.6, 0.9
+
+
+def typical_phi_index(dataset) -> int:
+    """A typical supratentorial tumor-free slice of ``dataset``, for the first Generate.
+
+    Slice #0 is the lowest of its patient: the posterior fossa, with little brain to put a tumor
+    in. Of the patient with the most tumor-free slices (a tumor-free case covers the whole brain),
+    take among the slices with a large brain area (90 % of its largest or more) the one nearest 60 %
+    of the way up the patient's tumor-free slices: the level of the lateral ventricles, above the
+    posterior fossa and below the vertex.
+    """
+    records = dataset.phi_records
+    if not records:
+        return 0
+    counts = Counter(r.patient for r in records)
+    patient = max(counts, key=counts.get)  # the first such patient on a tie
+    idx = np.flatnonzero([r.patient == patient for r in records])
+    z = np.array([records[i].slice for i in idx], float)
+    area = np.array([int(np.count_nonzero(dataset.phi_mask[i])) for i in idx])
+    large = area >= LARGE_BRAIN * area.max()
+    target = z.min() + TYPICAL_HEIGHT * (z.max() - z.min())
+    return int(idx[large][np.argmin(np.abs(z[large] - target))])
 
 
 def pixmap(img: np.ndarray, size: int) -> QPixmap:

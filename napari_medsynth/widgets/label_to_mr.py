@@ -6,7 +6,8 @@ its right, so both are seen side by side at the same scale. Every edit restarts 
 debounce timer; when painting pauses, the map is handed to a
 :class:`~napari_medsynth.spade.live.LiveRenderer`, a background job that renders only the
 newest map, and the panel's :class:`~._jobs.JobRunner` delivers the result. Painting therefore
-never waits for the model. The groups of controls are in :mod:`._l2m_controls`.
+never waits for the model. The groups of controls are in :mod:`._l2m_controls`. The pair is
+shown in its own view (:mod:`._result_view`); "Back to the scan" returns to the source volume.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import re
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import FileEdit
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
@@ -25,8 +25,9 @@ from ..spade.live import LIVE, STYLES, LiveRenderer, RenderResult
 from ..spade.pairs import provenance, save_pair
 from ._class_palette import ClassPalette
 from ._jobs import JobRunner
-from ._l2m_controls import RenderControls, SaveControls, StartControls
+from ._l2m_controls import RenderControls, SaveControls, StartControls, model_field, show_shipped
 from ._pair_layers import OWN_LAYERS, PairLayers
+from ._result_view import back_button, select_visible
 
 if TYPE_CHECKING:
     import napari
@@ -83,15 +84,14 @@ class LabelToMRWidget(QWidget):
         self._refresh_sources()
         self.set_renderer(renderer) if renderer is not None else self.load_renderer()
         self.set_sampler(sampler) if sampler is not None else self.load_sampler()
+        select_visible(self.viewer)  # the sample cases leave the hidden _labels7 active: not for the brush
 
     # --- layout -----------------------------------------------------------------------------------
     def _build(self) -> None:
         self.model_info = QLabel()
         self.model_info.setWordWrap(True)
-        self.renderer_file = FileEdit(label="Renderer", mode="r", filter="*.pt", nullable=True,
-                                      tooltip="SPADE checkpoint (.pt); empty: the shipped one")
-        self.sampler_file = FileEdit(label="Label sampler", mode="r", filter="*.pt", nullable=True,
-                                     tooltip="PGGAN label-map checkpoint (.pt); empty: the shipped one")
+        self.renderer_file = model_field("Renderer", "SPADE checkpoint (.pt); empty: the shipped one")
+        self.sampler_file = model_field("Label sampler", "PGGAN label-map checkpoint (.pt); empty: the shipped one")
         self.renderer_file.changed.connect(lambda *_: self.load_renderer())
         self.sampler_file.changed.connect(lambda *_: self.load_sampler())
 
@@ -124,7 +124,8 @@ class LabelToMRWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(files)
         layout.addWidget(self.model_info)
-        for box in (start, paint, render, save):
+        self.back_button = back_button(self.viewer)
+        for box in (start, self.back_button, paint, render, save):
             layout.addWidget(box)
         layout.addWidget(self.status)
         layout.addStretch(1)
@@ -134,8 +135,10 @@ class LabelToMRWidget(QWidget):
         path = self.renderer_file.value or None
         try:
             self.set_renderer(_load_renderer(path), path)
+            show_shipped(self.renderer_file, True)
         except Exception as exc:  # missing/corrupt checkpoint: the panel says so, napari goes on
             self.set_renderer(None)
+            show_shipped(self.renderer_file, path is not None)
             self._message(f"No renderer: {_first_line(exc)}. Train one (Train panel, SPADE recipe) "
                           "or choose a checkpoint file above.", error=True)
 
@@ -160,8 +163,10 @@ class LabelToMRWidget(QWidget):
         path = self.sampler_file.value or None
         try:
             self.set_sampler(_load_sampler(path), path)
+            show_shipped(self.sampler_file, True)
         except Exception as exc:
             self.set_sampler(None)
+            show_shipped(self.sampler_file, path is not None)
             self._sampler_error = _first_line(exc)
             self._update_model_info()
 

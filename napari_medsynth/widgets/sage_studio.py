@@ -6,7 +6,8 @@ A thin view over :mod:`napari_medsynth.sage`. The controls (:mod:`._sage_control
 :func:`~napari_medsynth.sage.batches.batch_specs` as ``napari-medsynth sage generate``. TAN
 texture optimisation and batches run as background jobs that a :class:`~._jobs.JobRunner`
 drains, so napari stays responsive. The tumor-free slice is shown as a layer with a Points
-layer above it: a click there sets the tumor's location.
+layer above it: a click there sets the tumor's location. The slice and the result are shown in
+their own view, zoomed to fit (:mod:`._result_view`); "Back to the scan" gives the scan back.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from ..sage.merge import pixel_to_rel, sample_attributes
 from ..sage.pipeline import GenerationSpec, PhiSource, SageGenerator
 from ..sage.samples import generate_batch
 from ._jobs import JobRunner
-from ._sage_controls import PlacementControls, ShapeControls, TextureControls
+from ._l2m_controls import model_field
+from ._result_view import back_button, result_view
+from ._sage_controls import PlacementControls, ShapeControls, TextureControls, typical_phi_index
 
 if TYPE_CHECKING:
     import napari
@@ -35,6 +38,8 @@ SLICE_LAYER = "SAGE slice"
 POINTS_LAYER = "SAGE location"
 RESULT_LAYER = "SAGE result"
 LABEL_LAYER = "SAGE result label"
+#: The tumor's outline: one colour that stands out on grey MR.
+OUTLINE = {0: "transparent", 1: "#ffd400", None: "#ffd400"}
 POLL_MS = 100
 ANY_CLASS = "any class"
 
@@ -50,8 +55,8 @@ class SageStudioWidget(QWidget):
 
         self.dataset_dir = FileEdit(label="Crop dataset", mode="d", nullable=True,
                                     tooltip="a folder made by the Tumor crops panel or 'napari-medsynth crops'")
-        self.shape_ckpt = FileEdit(label="Shape model", mode="r", nullable=True, filter="*.pt",
-                                   tooltip="LMS-GAN checkpoint (sage-lmsgan recipe); empty: the shipped model")
+        self.shape_ckpt = model_field("Shape model",
+                                      "LMS-GAN checkpoint (sage-lmsgan recipe); empty: the shipped model")
         self.dataset_dir.changed.connect(self._load_dataset)
         self.shape_ckpt.changed.connect(self._models_changed)
         self.dataset_info = QLabel("Choose a tumor-crop dataset folder (make one with the Tumor crops panel), "
@@ -98,8 +103,10 @@ class SageStudioWidget(QWidget):
 
         layout = QVBoxLayout(self)
         self._files = Container(widgets=[self.dataset_dir, self.shape_ckpt])  # shows the labels
+        self.back_button = back_button(self.viewer)
         for w in (self._files.native, self.dataset_info, self.sample_button, self.shape_box, self.texture_box,
-                  self.placement_box, self.generate_button, Container(widgets=[self.out_dir]).native):
+                  self.placement_box, self.generate_button, self.back_button,
+                  Container(widgets=[self.out_dir]).native):
             layout.addWidget(w)
         layout.addLayout(batch)
         layout.addWidget(self.progress)
@@ -142,6 +149,7 @@ class SageStudioWidget(QWidget):
         self.batch_class.addItems([ANY_CLASS, *classes])
         self.shape_box.set_count(len(ds))
         self.phi_index.setMaximum(max(len(ds.phi) - 1, 0))
+        self.phi_index.setValue(typical_phi_index(ds))  # not #0: the posterior fossa
         self.placement_box.set_attributes(ranges["size_rel"]["mean"], ranges["orientation_deg"]["mean"])
         self.texture_box.fill(ds)
         self._message("Dataset loaded. Choose a shape, a texture and a place, then Generate.")
@@ -213,6 +221,7 @@ class SageStudioWidget(QWidget):
             self.viewer.add_points(np.zeros((0, 2)), name=POINTS_LAYER, face_color="yellow", size=6)
         points = self.viewer.layers[POINTS_LAYER]
         points.data = np.zeros((0, 2))
+        result_view(self.viewer).show([self.viewer.layers[SLICE_LAYER], points], SLICE_LAYER)
         self.viewer.layers.selection.active = points
         points.mode = "add"
         self.location_random.setChecked(False)
@@ -324,9 +333,11 @@ class SageStudioWidget(QWidget):
         if LABEL_LAYER in self.viewer.layers:
             self.viewer.layers[LABEL_LAYER].data = generated.label
         else:
-            labels = self.viewer.add_labels(generated.label, name=LABEL_LAYER, opacity=0.8)
+            labels = self.viewer.add_labels(generated.label, name=LABEL_LAYER, opacity=0.9, colormap=OUTLINE)
             labels.contour = 1  # an outline: the tumor's texture stays visible under it
         self.viewer.layers[RESULT_LAYER].metadata["sage_sidecar"] = generated.sidecar()
+        result_view(self.viewer).show([self.viewer.layers[RESULT_LAYER], self.viewer.layers[LABEL_LAYER]],
+                                      RESULT_LAYER)
         notes = "; ".join(generated.merge.notes)
         self._message(f"Tumor of {generated.merge.size_rel * 100:.1f} % of the brain, texture from crop "
                       f"#{generated.spec.texture_index}." + (f" Note: {notes}." if notes else ""))

@@ -38,6 +38,7 @@ from ..train.session import BackgroundRun, LossHistory
 from ..train.settings import DEVICE_CHOICES, PRECISION_CHOICES, TrainSettings
 from ._jobs import JobRunner
 from ._recipe_form import RecipeForm
+from ._result_view import back_button, result_view
 
 if TYPE_CHECKING:
     import napari
@@ -133,6 +134,8 @@ class TrainWidget(QWidget):
         layout.addWidget(self.recipe_info)
         layout.addWidget(self.recipe_scroll)
         layout.addLayout(buttons)
+        self.back_button = back_button(self.viewer)  # from the preview in its own view
+        layout.addWidget(self.back_button)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.data_label)
@@ -255,22 +258,32 @@ class TrainWidget(QWidget):
 
     def _prepare_preview_layer(self) -> None:
         """Create the preview layer now, blank: adding a layer costs napari a few hundred ms of
-        GL setup, better spent when Start is clicked than as a freeze in the middle of training."""
-        if self.preview_every.value == 0 or PREVIEW_LAYER in self.viewer.layers:
+        GL setup, better spent when Start is clicked than as a freeze in the middle of training.
+        The preview is shown in its own view, zoomed to fit (not over a corner of the scan)."""
+        if self.preview_every.value == 0:
             return
-        config = self.settings_form.config()
-        blank = tile(np.full((max(config.preview_count, 1), config.image_size, config.image_size), -1.0, np.float32))
-        self.viewer.add_image(blank, name=PREVIEW_LAYER, colormap="gray", contrast_limits=(-1.0, 1.0))
+        if PREVIEW_LAYER not in self.viewer.layers:
+            config = self.settings_form.config()
+            blank = tile(np.full((max(config.preview_count, 1), config.image_size, config.image_size), -1.0,
+                                 np.float32))
+            self.viewer.add_image(blank, name=PREVIEW_LAYER, colormap="gray", contrast_limits=(-1.0, 1.0))
+        result_view(self.viewer).show([self.viewer.layers[PREVIEW_LAYER]], PREVIEW_LAYER)
 
     def _show_preview(self, event: PreviewEvent) -> None:
         if len(event.images) == 0:
             return
         grid = tile(event.images)
+        view = result_view(self.viewer)
         if PREVIEW_LAYER in self.viewer.layers:
             layer = self.viewer.layers[PREVIEW_LAYER]
+            # a grid of another size is fitted again, unless the user went back to the scan
+            refit = layer.data.shape != grid.shape and view.showing_group(PREVIEW_LAYER)
             layer.data = grid
         else:
             layer = self.viewer.add_image(grid, name=PREVIEW_LAYER, colormap="gray", contrast_limits=(-1.0, 1.0))
+            refit = True
+        if refit:
+            view.show([layer], PREVIEW_LAYER)
         layer.metadata["medsynth_training_step"] = event.step
 
     def _finish(self, event: DoneEvent) -> None:
