@@ -92,5 +92,15 @@ def test_app_opens_sample_case_with_docked_widgets(qtbot):
         # the axial slider starts on the slice with the most tumor
         seg = viewer.layers["TCGA-DU-7294_seg"].data
         assert viewer.dims.current_step[0] == int(np.argmax((seg > 0).sum(axis=(1, 2))))
+        # one tabbed dock with the MR volume panel in front, not a stack
+        window = viewer.window._qt_window
+        ours = [dock for key, dock in viewer.window._dock_widgets.items()
+                if any(name in key for name in DEFAULT_WIDGETS)]
+        assert len(ours) == len(DEFAULT_WIDGETS)
+        qtbot.wait(200)
+        front = next(d for d in ours if "MR volume" in d.windowTitle())
+        assert set(window.tabifiedDockWidgets(front)) == set(ours) - {front}
+        qtbot.waitUntil(lambda: not front.visibleRegion().isEmpty(), timeout=5000)
+        assert viewer.layers.selection.active.visible  # tools act on a layer the user sees
     finally:
         viewer.close()
