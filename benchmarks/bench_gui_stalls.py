@@ -51,7 +51,7 @@ while time.perf_counter() < deadline:
         state["ready_s"] = time.perf_counter() - state["t0"]
         deadline = time.perf_counter() + 1.0
 w = state["w"]
-hint = w.sizeHint()
+hint = getattr(w, "native", w).sizeHint()
 win = viewer.window._qt_window
 start = next(i for i, g in enumerate(gaps) if sum(gaps[:i + 1]) >= 0.1) if gaps else 0
 print(json.dumps({"panel": name, "max_stall_ms": round(1000 * max(gaps[start:]), 1),
