@@ -23,11 +23,18 @@ def _settle(viewer) -> None:
 
 
 def app_screenshot() -> None:
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
     from napari_medsynth.widgets.launch import launch
 
     viewer = launch(run=False)
     viewer.window._qt_window.resize(1400, 1000)
-    viewer.layers.selection.active = viewer.layers["TCGA-DU-7294_t1ce"]
+    end = time.time() + 20  # the tabbed panels load in the background
+    while time.time() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
     _settle(viewer)
     viewer.screenshot(str(DOCS / "app_sample_case.png"), canvas_only=False, flash=False)
     viewer.close()
