@@ -303,12 +303,7 @@ def segment_tissues(image, brain, exclude=None, modality: str = "t1", beta: floa
 
 def brain_region(image: np.ndarray) -> np.ndarray:
     """The skull-stripped brain: non-zero voxels (real resampled volumes have small negative values
-    at the edge), holes filled slice by slice."""
-    mask = np.asarray(image) != 0
-    if mask.ndim != 3:
-        return ndimage.binary_fill_holes(mask)
-    if mask.any():  # fill holes on the bounding box only: the same result, faster
-        idx = np.nonzero(mask)
-        box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in idx)
-        mask[box] = np.stack([ndimage.binary_fill_holes(s) for s in mask[box]])
-    return mask
+    at the edge), holes filled slice by slice (:func:`~.io.normalize.brain_mask`)."""
+    from .io.normalize import brain_mask
+
+    return brain_mask(image, nonzero=True)

@@ -6,14 +6,18 @@ import numpy as np
 from scipy import ndimage
 
 
-def brain_mask(volume: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """Foreground mask of a skull-stripped volume: voxels above ``threshold`` (default: > 0),
-    holes filled slice by slice so dark necrosis or CSF inside the brain stays in the mask."""
+def brain_mask(volume: np.ndarray, threshold: float | None = None, nonzero: bool = False) -> np.ndarray:
+    """Foreground mask of a skull-stripped volume: voxels above ``threshold`` (default: > 0), or
+    with ``nonzero`` every voxel that is not 0 (resampled volumes have small negative values at the
+    brain edge); holes filled slice by slice so dark necrosis or CSF inside the brain stays in."""
     v = np.asarray(volume)
-    mask = v > (0 if threshold is None else threshold)
-    if mask.ndim == 3:
-        return np.stack([ndimage.binary_fill_holes(m) for m in mask])
-    return ndimage.binary_fill_holes(mask)
+    mask = v != 0 if nonzero else v > (0 if threshold is None else threshold)
+    if mask.ndim != 3:
+        return ndimage.binary_fill_holes(mask)
+    if mask.any():  # fill holes on the bounding box only: the same result, faster
+        box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(mask))
+        mask[box] = np.stack([ndimage.binary_fill_holes(m) for m in mask[box]])
+    return mask
 
 
 def percentile_rescale(volume: np.ndarray, low: float = 0.5, high: float = 99.5,

@@ -52,7 +52,7 @@ def _warm_torch() -> None:
 
 
 class DeferredPanel(QWidget):
-    """A placeholder that becomes panel ``module:cls_name`` once its imports are done."""
+    """A "Loading …" panel that becomes panel ``module:cls_name`` once its imports are done."""
 
     def __init__(self, viewer: napari.viewer.Viewer, module: str, cls_name: str, title: str,
                  also: tuple[str, ...] = ()):
@@ -119,7 +119,7 @@ class DeferredPanel(QWidget):
         return QSize(hint.width() + 20, min(hint.height(), 240))
 
     def __getattr__(self, name: str):
-        # only reached for names the placeholder itself lacks: the real panel's attributes
+        # only reached for names this loading panel itself lacks: the real panel's attributes
         inner = self.__dict__.get("inner")
         if inner is not None:
             return getattr(inner, name)
