@@ -10,8 +10,8 @@ from conftest import save_nifti
 from napari_medsynth.train import Trainer, TrainSettings
 
 #: The smallest SPADE the tests need (16 px, a few thousand parameters).
-TINY_SPADE = {"image_size": 16, "channels": "16,8", "spade_hidden": 8, "z_dim": 4, "noise_channels": 1,
-              "d_channels": 8, "d_layers": 1, "num_d": 1, "batch_size": 4, "preview_count": 2}
+TINY_SPADE = {"image_size": 16, "channels": "16,8", "modalities": "t1ce", "spade_hidden": 8, "z_dim": 4,
+              "noise_channels": 1, "d_channels": 8, "d_layers": 1, "num_d": 1, "batch_size": 4, "preview_count": 2}
 
 #: T1-Gd-like intensity per complete class (0 BG, 1 NCR, 2 ED, 3 ET, 4 WM, 5 GM, 6 CSF).
 CLASS_INTENSITY = np.array([0, 300, 550, 1100, 900, 650, 250], dtype=np.float32)
@@ -34,14 +34,22 @@ def phantom_case(seed: int, shape=(8, 40, 40)) -> tuple[np.ndarray, np.ndarray]:
     return lab, np.clip(mr, 0, None).astype(np.int16)
 
 
-def make_paired_cases(root: Path, n: int = 2, prefix: str = "PH") -> Path:
+#: Other sequences of the phantoms: each class at its own intensity, as T1, T2 and FLAIR differ.
+OTHER_INTENSITY = {"t1": np.array([0, 300, 450, 700, 900, 650, 250], np.float32),
+                   "t2": np.array([0, 1000, 900, 700, 400, 600, 1200], np.float32),
+                   "flair": np.array([0, 600, 1000, 800, 400, 600, 100], np.float32)}
+
+
+def make_paired_cases(root: Path, n: int = 2, prefix: str = "PH", modalities=("t1ce",)) -> Path:
     for i in range(n):
         case = f"{prefix}-{i + 1:03d}"
         folder = root / case
         folder.mkdir(parents=True, exist_ok=True)
         lab, mr = phantom_case(i)
         save_nifti(folder / f"{case}_labels7.nii.gz", lab, np.eye(4))
-        save_nifti(folder / f"{case}_t1ce.nii.gz", mr, np.eye(4))
+        for m in modalities:
+            image = mr if m == "t1ce" else np.clip(OTHER_INTENSITY[m][lab] + (mr - CLASS_INTENSITY[lab]), 0, None)
+            save_nifti(folder / f"{case}_{m}.nii.gz", image.astype(np.int16), np.eye(4))
     return root
 
 

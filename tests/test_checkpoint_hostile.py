@@ -164,7 +164,7 @@ def test_texture_model_load_of_empty_files_is_a_message(tmp_path):
 @pytest.mark.parametrize("config, message", [
     ("64,64", r"its configuration is a str, not a table of settings"),
     ([1, 2], r"its configuration is a list, not a table of settings"),
-    ({"image_size": 7}, r"does not describe a usable G network \(image size 7"),
+    ({"image_size": 7}, r"not one this version builds \(image_size 7 must be a multiple of 8"),
     ({"channels": "64"}, r"refused: its configuration is not one this version builds \(channels needs"),
 ])
 def test_spade_with_a_bad_config_is_a_checkpoint_error(tmp_path, config, message):

@@ -194,13 +194,30 @@ def test_saved_pair_is_a_case_folder_with_its_provenance(tmp_path):
     assert side["renderer"]["sha256"] == "ab" * 32 and side["sampler"]["size"] == 16
     assert side["edited"] is True and side["classes_present"] == [0, 3, 4, 5, 6]
     assert side["sampler"]["checkpoint"] == "shipped:pggan-labels"
-    assert side["files"] == {"labels": "SYN-0001_labels7.nii.gz", "mr": "SYN-0001_t1ce.nii.gz"}
+    assert side["files"] == {"labels": "SYN-0001_labels7.nii.gz", "mr": "SYN-0001_t1ce.nii.gz",
+                             "sequences": {"t1ce": "SYN-0001_t1ce.nii.gz"}}
     assert side["napari_medsynth_version"]
 
     with pytest.raises(FileExistsError, match="already holds a pair named SYN-0001"):
         save_pair(tmp_path, "SYN-0001", labels, mr, prov)
     save_pair(tmp_path, "SYN-0001", labels, mr * 0.5, prov, overwrite=True)
     np.testing.assert_allclose(read_volume(paths["mr"]).data[0], mr * 0.5, atol=1e-6)
+
+
+def test_a_pair_of_four_sequences_is_one_case_folder(tmp_path):
+    labels = template_map(32)
+    images = np.stack([LUT[labels] * f for f in (0.25, 0.5, 0.75, 1.0)])
+    prov = provenance("drawn", GatedLookupRenderer(), 2, template="brain outline")
+    paths = save_pair(tmp_path, "SYN-0002", labels, images, prov, modalities=("t1", "t1ce", "t2", "flair"))
+    assert sorted(p.name for p in (tmp_path / "SYN-0002").iterdir()) == [
+        "SYN-0002.json", "SYN-0002_flair.nii.gz", "SYN-0002_labels7.nii.gz", "SYN-0002_t1.nii.gz",
+        "SYN-0002_t1ce.nii.gz", "SYN-0002_t2.nii.gz"]
+    assert paths["mr"] == paths["mr_t1ce"]
+    for i, m in enumerate(("t1", "t1ce", "t2", "flair")):
+        np.testing.assert_allclose(read_volume(paths[f"mr_{m}"]).data[0], images[i], atol=1e-6)
+    side = json.loads(paths["provenance"].read_text())
+    assert side["files"]["sequences"]["flair"] == "SYN-0002_flair.nii.gz"
+    assert read_path(str(tmp_path / "SYN-0002"))  # opens as a case
 
 
 def test_pair_inputs_are_checked_before_anything_is_written(tmp_path):
@@ -213,6 +230,8 @@ def test_pair_inputs_are_checked_before_anything_is_written(tmp_path):
         save_pair(tmp_path, "x_t1ce", labels, LUT[labels], prov)
     with pytest.raises(ValueError, match="differ in shape"):
         save_pair(tmp_path, "A1", labels, np.zeros((16, 16)), prov)
+    with pytest.raises(ValueError, match=r"2 MR image\(s\) for 4 sequence name"):
+        save_pair(tmp_path, "A1", labels, np.stack([LUT[labels]] * 2), prov, modalities=("t1", "t1ce", "t2", "flair"))
     with pytest.raises(ValueError, match="NaN"):
         save_pair(tmp_path, "A1", labels, np.full((32, 32), np.nan), prov)
     assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from spade_helpers import make_paired_cases, train_tiny_spade
 
-from napari_medsynth.spade import SpadeRenderer, padded_side, render_volume
+from napari_medsynth.spade import SpadeRenderer, render_volume
 from napari_medsynth.train.checkpoint import CheckpointError
 
 
@@ -19,6 +19,14 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def renderer(tiny_checkpoint):
     return SpadeRenderer.load(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def four_sequences(tmp_path_factory):
+    """A tiny renderer of T1, T1-Gd, T2 and FLAIR at once."""
+    root = tmp_path_factory.mktemp("spade4")
+    data = make_paired_cases(root / "data", modalities=("t1", "t1ce", "t2", "flair"))
+    return SpadeRenderer.load(train_tiny_spade(data, root / "out", modalities="t1,t1ce,t2,flair"))
 
 
 def brain_map(h=240, w=240):
@@ -39,7 +47,7 @@ def test_load_reports_size_and_checkpoint_hash(renderer, tiny_checkpoint):
     assert renderer.sha256 == hashlib.sha256(tiny_checkpoint.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("shape", [(240, 240), (100, 60), (16, 16), (256, 256)])
+@pytest.mark.parametrize("shape", [(240, 240), (100, 61), (15, 16), (256, 256)])
 def test_render_keeps_shape_and_range(renderer, shape):
     out = renderer.render(brain_map(*shape))
     assert out.shape == shape and out.dtype == np.float32
@@ -58,10 +66,36 @@ def test_styles_are_repeatable_and_differ(renderer):
     assert np.abs(styles[0] - styles[1]).mean() > 1e-4
 
 
-def test_padding_follows_the_training_geometry():
-    assert padded_side(240, 240) == 256  # BraTS slices, as the paper padded them
-    assert padded_side(128, 128) == 128  # already a full field of view
-    assert padded_side(155, 240) == 256
+def test_renders_on_the_label_grid_without_resizing(renderer):
+    """One changed label pixel changes the render most at that pixel: the image is drawn at the
+    map's own resolution (a low-resolution render resized up would change a whole block)."""
+    lab = brain_map()
+    edited = lab.copy()
+    edited[100, 131] = 6 if lab[100, 131] != 6 else 4
+    diff = np.abs(renderer.render(edited) - renderer.render(lab))
+    y, x = np.unravel_index(np.argmax(diff), diff.shape)
+    assert abs(int(y) - 100) <= 2 and abs(int(x) - 131) <= 2
+    assert diff[100, 131] > 0
+
+
+def test_one_style_renders_every_sequence(four_sequences):
+    r = four_sequences
+    assert r.modalities == ["t1", "t1ce", "t2", "flair"] and r.modality == "t1ce"
+    lab = brain_map(120, 120)
+    every = r.render_all(lab, style_seed=5)
+    assert every.shape == (4, 120, 120)
+    np.testing.assert_array_equal(r.render(lab, 5, modality="flair"), every[3])
+    np.testing.assert_array_equal(r.render(lab, 5), every[1])  # the default: T1-Gd
+    assert min(np.abs(every[i] - every[j]).mean() for i in range(4) for j in range(i)) > 1e-3
+    vol = np.stack([np.zeros_like(lab), lab])
+    out = render_volume(vol, r, style_seed=5, modality="all")
+    assert out.shape == (4, 2, 120, 120) and not out[:, 0].any()
+    np.testing.assert_allclose(out[2, 1], render_volume(vol, r, style_seed=5, modality="t2")[1], atol=1e-6)
+
+
+def test_a_sequence_the_model_lacks_is_refused(renderer):
+    with pytest.raises(ValueError, match="renders t1ce, not 'flair'"):
+        renderer.render(brain_map(32, 32), modality="flair")
 
 
 def test_render_volume_leaves_empty_slices_black(renderer):

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         launch()
         return 0
     try:
+        from .threads import apply_threads
+
+        apply_threads(args)  # before a command imports torch
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as exc:  # bad input: a message, not a traceback
         print(f"napari-medsynth {args.command}: error: {exc}", file=sys.stderr)

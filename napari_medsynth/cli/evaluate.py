@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .threads import add_threads_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="IS/FID/SSIM/SWD, machine Turing test, t-SNE, clusters and optionally "
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--amounts", default="0.5,1", help="synthetic amounts added, as multiples of the real "
                    "training images, comma-separated (0.5,1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    add_threads_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_evaluate)
 

@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from .threads import add_threads_option
 from .train import trust_changed_option
 
 
@@ -47,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "checkpoint was trained on (the sample cases for the shipped checkpoint)")
     s.add_argument("--prefix", default="pggan", help="file name prefix (default 'pggan')")
     s.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in OUT")
+    add_threads_option(s)
     trust_changed_option(s, _sample, check=_check_sample)
 
 

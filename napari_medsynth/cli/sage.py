@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .threads import add_threads_option
 from .train import trust_changed_option
 
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dataset", help="tumor-crop dataset folder (napari-medsynth crops); default: the sample "
                                       "cases, cropped once into the cache folder")
     _common(g)
+    add_threads_option(g)
     trust_changed_option(g, _generate, check=_check_inputs)
 
     m = cmds.add_parser("merge", help="put N synthetic tumors into slices of a tumor-free volume",
@@ -44,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--dataset", help="tumor-crop dataset that lends textures and attribute ranges; default: the "
                                       "sample cases, cropped once into the cache folder")
     _common(m)
+    add_threads_option(m)
     trust_changed_option(m, _merge, check=_check_inputs)
 
     r = cmds.add_parser("regenerate", help="rebuild a sample from its JSON sidecar",
@@ -54,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--dataset", help="crop dataset folder (default: the recorded one)")
     r.add_argument("--checkpoints", help="folder with sage-lmsgan.pt (default: the recorded checkpoints)")
     r.add_argument("--out", help="write the regenerated sample here (default: only compare)")
+    add_threads_option(r)
     trust_changed_option(r, _regenerate, check=_check_regenerate)
 
 

@@ -1,10 +1,13 @@
 """Subcommand ``spade``: render MR images from 7-class label maps with a trained SPADE generator.
 
-    napari-medsynth spade render LABELS.nii.gz --out MR.nii.gz [--checkpoint PATH] [--style-seed S]
+    napari-medsynth spade render LABELS.nii.gz --out MR.nii.gz [--modality t1ce|t1|t2|flair|all]
+                                 [--checkpoint PATH] [--style-seed S] [--threads T]
 
-Every axial slice of the label volume is rendered (slices without brain stay 0); a single-slice
-NIfTI (a 2-D label map, as ``pggan sample`` writes) gives a single-slice MR. The output keeps the
-input's affine and orientation and holds float32 intensities in [0, 1].
+Every axial slice of the label volume is rendered on its own grid (slices without brain stay 0);
+a single-slice NIfTI (a 2-D label map, as ``pggan sample`` writes) gives a single-slice MR. The
+output keeps the input's affine and orientation and holds float32 intensities in [0, 1].
+``--modality all`` writes one file per sequence, ``MR_t1.nii.gz`` ... ``MR_flair.nii.gz``, all
+from one style (one patient).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from .threads import add_threads_option
 from .train import trust_changed_option
 
 
@@ -32,7 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "models/spade.pt)")
     r.add_argument("--style-seed", type=int, default=None, metavar="S",
                    help="style seed (default: the mean style)")
+    r.add_argument("--modality", default=None, type=str.lower, choices=("t1", "t1ce", "t2", "flair", "all"),
+                   help="sequence to render (default t1ce, or the model's only one); 'all': one file per "
+                        "sequence, named OUT_<sequence>")
     r.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_threads_option(r)
     r.add_argument("--quiet", action="store_true", help="no progress output")
     trust_changed_option(r, _render, check=_check_render)
 
@@ -98,15 +106,29 @@ def _render(args) -> int:
     from ..spade import SpadeRenderer, render_volume  # torch: only for an input that can be rendered
 
     renderer = SpadeRenderer.load(args.checkpoint, device=args.device)
+    renderer.channel(args.modality)  # a sequence the model does not render: say so before rendering
 
     def progress(done: float, total: float, _message: str = "") -> None:
         if not args.quiet:
             print(f"\rrendered {int(done)}/{int(total)} slices", end="", file=sys.stderr, flush=True)
 
-    mr = render_volume(data, renderer, args.style_seed, progress=progress)
+    mr = render_volume(data, renderer, args.style_seed, progress=progress, modality=args.modality)
     if not args.quiet:
         print(file=sys.stderr)
-    write_volume(out, mr.astype(np.float32), vol.metadata(), kind="image")
-    print(f"wrote {out} ({mr.shape[0]} slice(s), SPADE at {renderer.size} px, checkpoint sha256 "
+    if args.modality == "all":
+        written = [(per_sequence_name(out, m), image) for m, image in zip(renderer.modalities, mr)]
+    else:
+        written = [(out, mr)]
+    for path, image in written:
+        write_volume(path, image.astype(np.float32), vol.metadata(), kind="image")
+    names = ", ".join(str(p) for p, _ in written)
+    print(f"wrote {names} ({data.shape[0]} slice(s) at the label map's own resolution, checkpoint sha256 "
           f"{renderer.sha256[:12]}, style {'mean' if args.style_seed is None else args.style_seed})")
     return 0
+
+
+def per_sequence_name(out: Path, modality: str) -> Path:
+    """``mr.nii.gz`` -> ``mr_t1ce.nii.gz``."""
+    name = out.name
+    suffix = ".nii.gz" if name.lower().endswith(".nii.gz") else ".nii"
+    return out.with_name(f"{name[:-len(suffix)]}_{modality}{suffix}")

@@ -18,6 +18,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from .threads import add_threads_option, default_threads
+
 TRUST_CHANGED_HELP = ("load checkpoints even if they no longer have the SHA-256 their model card (NAME.json beside "
                       "NAME.pt) records, i.e. were changed after training; damaged files and NaN/Inf weights are "
                       "still refused")
@@ -75,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", type=int, default=d.keep_checkpoints, metavar="K",
                    help=f"checkpoints to keep (0: all; default {d.keep_checkpoints})")
     p.add_argument("--batch-size", type=int, metavar="B", help="images per step and process (recipe default)")
-    p.add_argument("--threads", type=int, metavar="T", help="CPU threads for torch (default: one per core)")
+    add_threads_option(p)
     p.add_argument("--pattern", default=d.pattern, help="only dataset files matching this glob, e.g. '*_t1ce.nii.gz'")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a recipe setting, e.g. --set width=64 (repeatable; the Train panel shows "
@@ -180,7 +182,7 @@ def _train(args) -> int:
     settings = TrainSettings(
         data_dir=args.data, out_dir=args.out, steps=args.steps, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every, device=args.device, precision=args.precision, seed=args.seed,
-        resume=args.resume, keep_checkpoints=args.keep, pattern=args.pattern, threads=args.threads,
+        resume=args.resume, keep_checkpoints=args.keep, pattern=args.pattern, threads=args.threads or default_threads(),
         trust_changed=args.trust_changed)
     settings.validate()
 

@@ -34,6 +34,10 @@ class Renderer(Protocol):
 
     def render_styles(self, labels: np.ndarray, seeds: Sequence[int]) -> np.ndarray: ...
 
+    # Optional: ``render_all(labels, style_seed) -> (M, H, W)``, every sequence in one pass (a live
+    # render then holds all of them, so switching the shown sequence needs no new render), and a
+    # ``modality`` keyword on ``render_styles``.
+
 
 @dataclass
 class RenderResult:
@@ -43,7 +47,7 @@ class RenderResult:
     request_id: int
     labels: np.ndarray
     seeds: tuple  # (style_seed,) for LIVE (None = mean style), the K seeds for STYLES
-    images: np.ndarray | None = None  # (H, W) for LIVE, (K, H, W) for STYLES
+    images: np.ndarray | None = None  # (H, W) or (M, H, W) (every sequence) for LIVE, (K, H, W) for STYLES
     render_ms: float = 0.0
     error: str | None = None
 
@@ -58,6 +62,7 @@ class _Request:
     request_id: int
     labels: np.ndarray
     seeds: tuple
+    modality: str | None = None
     submitted: float = field(default_factory=time.monotonic)
 
 
@@ -84,12 +89,13 @@ class LiveRenderer:
         """Ask for the MR of ``labels`` (replacing any live request not yet started); its id."""
         return self._submit(LIVE, labels, (style_seed,))
 
-    def request_styles(self, labels: np.ndarray, seeds: Sequence[int]) -> int:
-        """Ask for one MR per style seed of ``labels`` (replacing a styles request not yet started)."""
+    def request_styles(self, labels: np.ndarray, seeds: Sequence[int], modality: str | None = None) -> int:
+        """Ask for one MR per style seed of ``labels`` (replacing a styles request not yet started),
+        of one sequence (None: the renderer's default)."""
         seeds = tuple(int(s) for s in seeds)
         if not seeds:
             raise ValueError("give at least one style seed")
-        return self._submit(STYLES, labels, seeds)
+        return self._submit(STYLES, labels, seeds, modality)
 
     def drain(self) -> list[RenderResult]:
         """The results finished since the last call (not superseded), oldest first; never blocks."""
@@ -126,7 +132,7 @@ class LiveRenderer:
     def closed(self) -> bool:
         return self._closed
 
-    def _submit(self, kind: str, labels: np.ndarray, seeds: tuple) -> int:
+    def _submit(self, kind: str, labels: np.ndarray, seeds: tuple, modality: str | None = None) -> int:
         labels = np.array(labels, copy=True)
         if labels.ndim != 2:
             raise ValueError(f"a label map to render must be 2-D, got shape {labels.shape}")
@@ -135,7 +141,7 @@ class LiveRenderer:
                 raise RuntimeError("the renderer has been closed")
             self._next_id += 1
             rid = self._next_id
-            self._pending[kind] = _Request(kind, rid, labels, seeds)
+            self._pending[kind] = _Request(kind, rid, labels, seeds, modality)
             self._latest[kind] = rid
             self._cond.notify_all()
         return rid
@@ -162,8 +168,13 @@ class LiveRenderer:
     def _render(self, req: _Request) -> RenderResult:
         t0 = time.perf_counter()
         try:
-            if req.kind == LIVE:
+            render_all = getattr(self.renderer, "render_all", None)
+            if req.kind == LIVE and render_all is not None:
+                images = render_all(req.labels, style_seed=req.seeds[0])
+            elif req.kind == LIVE:
                 images = self.renderer.render(req.labels, style_seed=req.seeds[0])
+            elif req.modality is not None:
+                images = self.renderer.render_styles(req.labels, list(req.seeds), modality=req.modality)
             else:
                 images = self.renderer.render_styles(req.labels, list(req.seeds))
             images = np.asarray(images, dtype=np.float32)

@@ -1,8 +1,9 @@
 """Provenance of a synthetic label-map / MR pair, and saving the pair as a case folder.
 
 A saved pair is a BraTS-style case folder ``<folder>/<stem>/`` holding
-``<stem>_labels7.nii.gz`` (the 7-class map), ``<stem>_t1ce.nii.gz`` (the rendered MR, float32
-in [0, 1]) and ``<stem>.json`` (how both were made), so napari-medsynth's reader, the paired
+``<stem>_labels7.nii.gz`` (the 7-class map), ``<stem>_<sequence>.nii.gz`` for each rendered
+sequence (T1-Gd, and T1, T2, FLAIR when the renderer makes them; float32 in [0, 1]) and
+``<stem>.json`` (how they were made), so napari-medsynth's reader, the paired
 training dataset and a reader study open it like any case. Every file is written atomically;
 the sidecar is written last, so a folder with a sidecar holds a complete pair.
 """
@@ -62,10 +63,15 @@ def _model(model, checkpoint: str | None) -> dict | None:
             "checkpoint": str(checkpoint) if checkpoint else None}
 
 
-def pair_paths(folder: str | os.PathLike, stem: str) -> dict[str, Path]:
+def pair_paths(folder: str | os.PathLike, stem: str, modalities=("t1ce",)) -> dict[str, Path]:
+    """The files of a pair: ``labels``, ``provenance``, ``mr_<sequence>`` for each sequence and
+    ``mr``, the T1-Gd image (or the only / first sequence)."""
     case = Path(folder) / stem
-    return {"labels": case / f"{stem}_labels7.nii.gz", "mr": case / f"{stem}_t1ce.nii.gz",
-            "provenance": case / f"{stem}.json"}
+    paths = {"labels": case / f"{stem}_labels7.nii.gz", "provenance": case / f"{stem}.json"}
+    for m in modalities:
+        paths[f"mr_{m}"] = case / f"{stem}_{m}.nii.gz"
+    paths["mr"] = paths["mr_t1ce"] if "t1ce" in modalities else paths[f"mr_{modalities[0]}"]
+    return paths
 
 
 def check_stem(stem: str) -> str:
@@ -79,29 +85,38 @@ def check_stem(stem: str) -> str:
 
 
 def save_pair(folder: str | os.PathLike, stem: str, labels: np.ndarray, mr: np.ndarray, prov: dict,
-              overwrite: bool = False) -> dict[str, Path]:
-    """Write the case folder ``<folder>/<stem>/`` (labels, MR, sidecar); returns the three paths.
+              overwrite: bool = False, modalities=("t1ce",)) -> dict[str, Path]:
+    """Write the case folder ``<folder>/<stem>/`` (labels, one MR file per sequence, sidecar);
+    returns the paths (:func:`pair_paths`).
 
+    ``mr`` is (H, W) for one sequence or (M, H, W) for the M ``modalities`` rendered together.
     Refuses (``FileExistsError``) to replace an existing pair unless ``overwrite``. The pixel
-    size written is that of the 256 mm canvas at the model size (1 mm at 256 px).
+    size written is that of the 256 mm canvas at the map's size (1 mm at 256 px).
     """
     stem = check_stem(stem)
     lab = validate_map(labels)
     img = np.asarray(mr, dtype=np.float32)
-    if img.shape != lab.shape:
-        raise ValueError(f"MR {img.shape} and label map {lab.shape} differ in shape")
-    if not np.all(np.isfinite(img)):
+    images = img[None] if img.ndim == 2 else img
+    modalities = tuple(modalities)
+    if images.shape[0] != len(modalities):
+        raise ValueError(f"{images.shape[0]} MR image(s) for {len(modalities)} sequence name(s) "
+                         f"({', '.join(modalities)})")
+    if images.shape[1:] != lab.shape:
+        raise ValueError(f"MR {images.shape[1:]} and label map {lab.shape} differ in shape")
+    if not np.all(np.isfinite(images)):
         raise ValueError("the MR holds NaN or infinite values; render it again")
-    paths = pair_paths(folder, stem)
+    paths = pair_paths(folder, stem, modalities)
     if not overwrite and any(p.exists() for p in paths.values()):
         raise FileExistsError(f"{paths['labels'].parent} already holds a pair named {stem}; "
                               "choose another name")
     spacing = (1.0, CANVAS / lab.shape[0], CANVAS / lab.shape[1])
     write_volume(paths["labels"], lab, kind="labels", spacing=spacing)
-    write_volume(paths["mr"], img, kind="image", spacing=spacing)
+    for m, image in zip(modalities, images):
+        write_volume(paths[f"mr_{m}"], image, kind="image", spacing=spacing)
     sidecar = {
         **prov,
-        "files": {"labels": paths["labels"].name, "mr": paths["mr"].name},
+        "files": {"labels": paths["labels"].name, "mr": paths["mr"].name,
+                  "sequences": {m: paths[f"mr_{m}"].name for m in modalities}},
         "shape": list(lab.shape),
         "classes_present": sorted(int(v) for v in np.unique(lab)),
         "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -1,21 +1,25 @@
-"""Recipe "spade": the label -> MR renderer of the PGGAN + SPADE paper (Foroozandeh & Eklund).
+"""Recipe "spade": the label -> MR renderer of the PGGAN + SPADE paper (Foroozandeh & Eklund),
+at the scan's own resolution and for several MR sequences at once.
 
-Data: :class:`~napari_medsynth.data.paired.PairedSliceDataset`, axial slices of the 7-class complete label map with
-the matching MR slice, padded to 256 x 256 as in the paper and resized to ``image_size``; select
-patients with ``include`` / ``exclude`` so that held-out cases stay unseen. A slice store
-(:mod:`napari_medsynth.data.store`) as the data folder gives the same pairs from memory maps
-(:class:`~napari_medsynth.data.store_datasets.StorePairs`).
+Data: :class:`~napari_medsynth.data.native_crops.NativeCrops`, random ``image_size`` x
+``image_size`` crops (default 128) of whole axial slices that are never resized (a 240 x 240
+BraTS slice stays 1 mm per pixel), with the 7-class complete label map and every sequence in
+``modalities``. A slice store (:mod:`napari_medsynth.data.store`) is the fast path; a folder of
+case folders is read into memory. Select patients with ``include`` / ``exclude`` so that
+held-out cases stay unseen.
 
-Networks (:mod:`napari_medsynth.spade.network`): a generator of SPADE residual blocks conditioned
-on the one-hot label map (plus noise maps for texture), an optional style encoder (VAE,
-``z_dim > 0``) so one label map renders in several styles, and MONAI's multi-scale PatchGAN
-discriminator on the (label map, MR) pair.
+Networks (:mod:`napari_medsynth.spade.network`): a fully convolutional generator of SPADE
+residual blocks conditioned on the one-hot label map, noise maps for texture and a style code,
+which renders whole slices of any size after training on crops; a style encoder (VAE,
+``z_dim > 0``) so one label map renders in several styles, one style shared by all sequences;
+and MONAI's multi-scale PatchGAN discriminator on the (label map, all sequences) pair.
 
-Losses, as in SPADE's defaults: hinge adversarial loss (MONAI ``PatchAdversarialLoss``), feature
-matching on the discriminator's intermediate features (weight 10), KL divergence of the style
-code (weight 0.05); Adam with beta1 = 0, beta2 = 0.9 and the two-time-scale learning rates
-1e-4 (G) / 4e-4 (D). The VGG perceptual loss is off, as the paper trained it (``no_vgg_loss``);
-its ImageNet weights could not be loaded offline anyway.
+Losses: hinge adversarial loss (MONAI ``PatchAdversarialLoss``), feature matching on the
+discriminator's intermediate features (weight 10), KL divergence of the style code (weight
+0.05), as in SPADE's defaults, and an L1 reconstruction of the real crop from its own encoded
+style (``lambda_l1``), which stands in for SPADE's VGG term (no ImageNet weights can be loaded
+offline) and keeps contrast faithful to the real sequences; Adam with beta1 = 0, beta2 = 0.9 and
+the two-time-scale learning rates 1e-4 (G) / 4e-4 (D).
 """
 
 from __future__ import annotations
@@ -27,9 +31,8 @@ import torch
 import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 
-from ..data.paired import TISSUE_CHOICES, PairedSliceDataset
-from ..data.store import is_store
-from ..data.store_datasets import StorePairs
+from ..data.native_crops import NativeCrops
+from ..data.paired import TISSUE_CHOICES
 from ..labels import N_CLASSES, one_hot
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 from ..train.rng import derive_seed
@@ -50,14 +53,15 @@ def parse_channels(text: str) -> tuple[int, ...]:
 class SpadeConfig(RecipeConfig):
     ranges = {"tumor_oversample": (1, 100), "spade_hidden": (1, 1024), "noise_channels": (0, 64),
               "d_channels": (1, 1024), "d_layers": (1, 8), "num_d": (1, 8), "lambda_fm": (0.0, 1e6),
-              "lambda_kld": (0.0, 1e6)}
+              "lambda_kld": (0.0, 1e6), "lambda_l1": (0.0, 1e6)}
     choices = {"tissues": TISSUE_CHOICES}
 
-    batch_size: int = 8
-    image_size: int = 64
-    preview_count: int = 8
-    #: MR sequence the renderer learns (the ``_<modality>`` file of each case).
-    modality: str = "t1ce"
+    batch_size: int = 4
+    #: Side of the random training crops (px, at the scan's resolution); renders take any size.
+    image_size: int = 128
+    preview_count: int = 4
+    #: MR sequences the renderer learns, comma-separated (the ``_<modality>`` files of each case).
+    modalities: str = "t1,t1ce,t2,flair"
     #: Comma-separated case ids to train on (empty: all) and to leave out (held-out patients).
     include: str = ""
     exclude: str = ""
@@ -68,12 +72,12 @@ class SpadeConfig(RecipeConfig):
     #: Slices showing tumor (classes 1-3) are drawn this many times as often (1: uniform).
     tumor_oversample: int = 4
     #: Generator widths from the coarsest resolution to image_size (comma-separated).
-    channels: str = "64,64,32,16"
+    channels: str = "96,64,32,16"
     spade_hidden: int = 32
     #: Style code size (0: no style encoder, one style per label map).
     z_dim: int = 16
     noise_channels: int = 2
-    d_channels: int = 16
+    d_channels: int = 32
     d_layers: int = 2
     num_d: int = 2
     lr_g: float = 1e-4
@@ -82,18 +86,40 @@ class SpadeConfig(RecipeConfig):
     beta2: float = 0.9
     lambda_fm: float = 10.0
     lambda_kld: float = 0.05
+    lambda_l1: float = 10.0
 
     def check(self) -> None:
         widths = parse_channels(self.channels)
         if len(widths) > 9 or max(widths) > 2048:
             raise ValueError(f"channels {self.channels!r}: at most 9 levels of at most 2048 channels each")
+        parse_modalities(self.modalities)
+        multiple = 2 ** (len(widths) - 1)
+        if self.image_size % multiple:
+            raise ValueError(f"image_size {self.image_size} must be a multiple of {multiple} for {len(widths)} "
+                             "generator levels")
+
+    @property
+    def modality_list(self) -> list[str]:
+        return parse_modalities(self.modalities)
+
+
+MODALITIES = ("t1", "t1ce", "t2", "flair")
+
+
+def parse_modalities(text: str) -> list[str]:
+    names = [m.strip().lower() for m in str(text).split(",") if m.strip()]
+    bad = [m for m in names if m not in MODALITIES]
+    if not names or bad or len(set(names)) != len(names):
+        raise ValueError(f"modalities must be distinct names from {', '.join(MODALITIES)} (comma-separated), "
+                         f"not {text!r}")
+    return names
 
 
 def build_generator(c: SpadeConfig) -> SpadeGenerator:
     """The generator described by a config (also used to rebuild it from a checkpoint)."""
     depth = len(parse_channels(c.channels)) - 1
     enc = tuple(min(16 * 2 ** i, 64) for i in range(max(depth, 1)))
-    return SpadeGenerator(size=c.image_size, label_nc=N_CLASSES, channels=parse_channels(c.channels),
+    return SpadeGenerator(label_nc=N_CLASSES, out_channels=len(c.modality_list), channels=parse_channels(c.channels),
                           z_dim=c.z_dim, noise_channels=c.noise_channels, spade_hidden=c.spade_hidden,
                           encoder_channels=enc)
 
@@ -110,7 +136,8 @@ class SpadeRecipe(Recipe):
         if name == "G":
             return build_generator(c)
         if name == "D":
-            return build_discriminator(c.image_size, N_CLASSES, c.d_channels, c.num_d, c.d_layers)
+            return build_discriminator(c.image_size, N_CLASSES, c.d_channels, c.num_d, c.d_layers,
+                                       image_channels=len(c.modality_list))
         return super().build_network(name, c)
 
     def build(self) -> None:
@@ -119,21 +146,24 @@ class SpadeRecipe(Recipe):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.adv = PatchAdversarialLoss(criterion="hinge")
-        gen = torch.Generator().manual_seed(derive_seed(self.seed, 2))
-        self._preview_noise = self.network("G").make_noise(c.preview_count, gen, self.device)
+        self._preview_noise: torch.Tensor | None = None
         self._preview_labels: torch.Tensor | None = None
 
-    def make_dataset(self, data_dir: str, pattern: str = "*") -> PairedSliceDataset | StorePairs:
+    def make_dataset(self, data_dir: str, pattern: str = "*") -> NativeCrops:
         c = self.config
-        if is_store(data_dir):  # a slice store: the complete maps were made when it was built
-            ds = StorePairs(data_dir, c.image_size, modality=c.modality, include=c.include, exclude=c.exclude)
-        else:
-            ds = PairedSliceDataset(data_dir, c.image_size, modality=c.modality, include=c.include,
-                                    exclude=c.exclude, tissues=c.tissues)
+        ds = NativeCrops(data_dir, c.image_size, c.modality_list, include=c.include, exclude=c.exclude,
+                         tissues=c.tissues)
         ds.oversample((1, 2, 3), c.tumor_oversample)
-        # Fixed preview label maps spread over the data (never drawn from the training random stream).
+        # Fixed preview label maps, whole slices spread over the data (never drawn from the training
+        # random stream), padded to a size the generator renders.
         idx = np.linspace(0, len(ds) - 1, c.preview_count).round().astype(int)
-        self._preview_labels = one_hot(torch.from_numpy(ds.labels[idx].astype(np.int64))).to(self.device)
+        maps = torch.from_numpy(ds.labels[idx].astype(np.int64))
+        multiple = self.network("G").multiple
+        pad_h, pad_w = (-maps.shape[1]) % multiple, (-maps.shape[2]) % multiple
+        maps = F.pad(maps, (0, pad_w, 0, pad_h))
+        self._preview_labels = one_hot(maps).to(self.device)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, 2))
+        self._preview_noise = self.network("G").make_noise(len(idx), maps.shape[1], maps.shape[2], gen, self.device)
         return ds
 
     def _pair(self, seg: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -141,8 +171,9 @@ class SpadeRecipe(Recipe):
 
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
         amp, c = self.precision, self.config
-        real = batch[:, :1]
-        seg = one_hot(batch[:, 1])
+        m = len(c.modality_list)
+        real = batch[:, :m]
+        seg = one_hot(batch[:, m])
         n = real.shape[0]
 
         # Generator: fool D, match D's features of the real pair, keep the style code near N(0, I).
@@ -158,7 +189,8 @@ class SpadeRecipe(Recipe):
             logits, feats = self.D(torch.cat([self._pair(seg, fake), self._pair(seg, real)], 0))
             g_adv = self.adv([o[:n] for o in logits], target_is_real=True, for_discriminator=False)
             fm = sum(F.l1_loss(f[:n], f[n:].detach()) for per_d in feats for f in per_d) / len(feats)
-            loss_g = g_adv + c.lambda_fm * fm + c.lambda_kld * kld
+            l1 = F.l1_loss(fake, real)
+            loss_g = g_adv + c.lambda_fm * fm + c.lambda_kld * kld + c.lambda_l1 * l1
         amp.backward(loss_g)
         amp.step(self.opt_g)
 
@@ -174,18 +206,20 @@ class SpadeRecipe(Recipe):
 
         return {"loss_d": float(loss_d.detach()), "loss_g_adv": float(g_adv.detach()),
                 "loss_fm": float(fm.detach()), "loss_kld": float(kld.detach()),
-                "l1_to_real": float((fake.detach() - real).abs().mean())}
+                "l1_to_real": float(l1.detach())}
 
     @torch.no_grad()
     def previews(self) -> np.ndarray:
-        """Renders of fixed label maps in the mean style (z = 0) with fixed noise."""
+        """Renders of fixed whole-slice label maps in the mean style (z = 0) with fixed noise: every
+        sequence of the first map, then of the next (rows of the preview grid)."""
         G = self.network("G")
         if self._preview_labels is None:
             return np.zeros((0, self.config.image_size, self.config.image_size), np.float32)
         was_training = G.training
         G.eval()
         try:
-            images = G(self._preview_labels, None, self._preview_noise).float().cpu().numpy()[:, 0]
+            images = G(self._preview_labels, None, self._preview_noise).float().cpu().numpy()
+            images = images.reshape(-1, *images.shape[2:])
         finally:
             G.train(was_training)
         return images

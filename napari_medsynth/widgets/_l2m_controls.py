@@ -63,12 +63,21 @@ class StartControls(QGroupBox):
         grid.addWidget(self.source_info, 3, 0, 1, 2)
 
 
+#: The sequence choice that shows every rendered sequence at once.
+ALL_SEQUENCES = "all"
+SEQUENCE_NAMES = {"t1": "T1", "t1ce": "T1-Gd", "t2": "T2", "flair": "FLAIR"}
+
+
 class RenderControls(QGroupBox):
-    """The style seed of the live render, and K styles of the same map."""
+    """The sequence shown, the style seed of the live render, and K styles of the same map."""
 
     def __init__(self) -> None:
         super().__init__("Render")
         form = QFormLayout(self)
+        self.sequence = QComboBox()
+        self.sequence.setToolTip("The MR sequence shown beside the map; every sequence is rendered from one style "
+                                 "(one patient), so switching needs no new render")
+        form.addRow("Sequence", self.sequence)
         self.style_seed = QSpinBox()
         self.style_seed.setRange(MEAN_STYLE, 2**31 - 1)
         self.style_seed.setSpecialValueText("mean style")
@@ -89,6 +98,24 @@ class RenderControls(QGroupBox):
     def seed(self) -> int | None:
         v = self.style_seed.value()
         return None if v == MEAN_STYLE else int(v)
+
+    def set_sequences(self, modalities: list[str], default: str) -> None:
+        """Offer the renderer's sequences (and all of them together when it has several)."""
+        self.sequence.blockSignals(True)
+        try:
+            self.sequence.clear()
+            for m in modalities:
+                self.sequence.addItem(SEQUENCE_NAMES.get(m, m), m)
+            if len(modalities) > 1:
+                self.sequence.addItem(f"All {len(modalities)} (one patient)", ALL_SEQUENCES)
+            if default in modalities:
+                self.sequence.setCurrentIndex(modalities.index(default))
+        finally:
+            self.sequence.blockSignals(False)
+
+    def chosen_sequence(self) -> str | None:
+        """The sequence to show: a name, ALL_SEQUENCES, or None before a renderer is loaded."""
+        return self.sequence.currentData()
 
 
 class SaveControls(QGroupBox):

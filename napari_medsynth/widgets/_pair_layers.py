@@ -103,6 +103,8 @@ class PairLayers:
         sy, sx = self.labels.scale[-2:]
         ty, tx = self.labels.translate[-2:]
         h, w = self.labels.data.shape[-2:]
+        if not right_of_map and self.mr is not None and self.mr in self.viewer.layers:
+            h = max(h, self.mr.data.shape[-2])  # below the MR too (all sequences are two rows)
         layer.scale = (sy, sx)
         layer.translate = (ty, tx + (w + GAP) * sx) if right_of_map else (ty + (h + GAP) * sy, tx)
 

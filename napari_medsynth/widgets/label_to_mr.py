@@ -25,7 +25,15 @@ from ..spade.live import LIVE, STYLES, LiveRenderer, RenderResult
 from ..spade.pairs import provenance, save_pair
 from ._class_palette import ClassPalette
 from ._jobs import JobRunner
-from ._l2m_controls import RenderControls, SaveControls, StartControls, model_field, show_shipped
+from ._l2m_controls import (
+    ALL_SEQUENCES,
+    SEQUENCE_NAMES,
+    RenderControls,
+    SaveControls,
+    StartControls,
+    model_field,
+    show_shipped,
+)
 from ._pair_layers import OWN_LAYERS, PairLayers
 from ._result_view import back_button, select_visible
 
@@ -53,7 +61,23 @@ def _load_sampler(path):
 def _model_name(model, path) -> str:
     name = str(path) if path else "shipped checkpoint"
     sha = getattr(model, "sha256", "") or ""
+    modalities = getattr(model, "modalities", None)
+    if modalities:  # a renderer: it draws on the map's own grid
+        names = "/".join(SEQUENCE_NAMES.get(m, m) for m in modalities)
+        return f"{name} (sha256 {sha[:10]}…, {names} at the map's resolution)"
     return f"{name} (sha256 {sha[:10]}…, {model.size} px)"
+
+
+def tile_sequences(images: np.ndarray, gap: int = 12) -> np.ndarray:
+    """(M, H, W) sequences as one image: two per row, ``gap`` pixels apart."""
+    m, h, w = images.shape
+    cols = min(m, 2)
+    rows = -(-m // cols)
+    grid = np.zeros((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap), np.float32)
+    for i in range(m):
+        r, c = divmod(i, cols)
+        grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = images[i]
+    return grid
 
 
 class LabelToMRWidget(QWidget):
@@ -99,8 +123,9 @@ class LabelToMRWidget(QWidget):
         self.render_box = render
         for name in ("blank_button", "sample_button", "sample_seed", "source_combo", "slice_button", "source_info"):
             setattr(self, name, getattr(start, name))
-        for name in ("style_seed", "k_styles", "styles_button"):
+        for name in ("sequence", "style_seed", "k_styles", "styles_button"):
             setattr(self, name, getattr(render, name))
+        self.sequence.currentIndexChanged.connect(lambda *_: self._show_last())
         for name in ("save_dir", "stem", "save_button"):
             setattr(self, name, getattr(save, name))
         self.source_combo.activated.connect(lambda *_: setattr(self, "_chosen_source",
@@ -150,6 +175,7 @@ class LabelToMRWidget(QWidget):
         self._last = None
         self._requested = None
         if renderer is not None:
+            self.render_box.set_sequences(self._modalities(), getattr(renderer, "modality", "t1ce"))
             self.live = LiveRenderer(renderer)
             self.runner.start(self.live.job, replace=True)  # the previous renderer's results are stale
             self._renderer_name = _model_name(renderer, path)
@@ -187,8 +213,8 @@ class LabelToMRWidget(QWidget):
 
     def _enable(self) -> None:
         ok = self.renderer is not None
-        for w in (self.blank_button, self.slice_button, self.source_combo, self.style_seed, self.k_styles,
-                  self.styles_button, self.save_button):
+        for w in (self.blank_button, self.slice_button, self.source_combo, self.sequence, self.style_seed,
+                  self.k_styles, self.styles_button, self.save_button):
             w.setEnabled(ok)
         for b in self.class_buttons.buttons():
             b.setEnabled(ok)
@@ -313,7 +339,9 @@ class LabelToMRWidget(QWidget):
             return
         first = max(0, self.style_seed.value())
         seeds = list(range(first, first + self.k_styles.value()))
-        self.live.request_styles(validate_map(self.layers.labels.data), seeds)
+        chosen = self.render_box.chosen_sequence()
+        modality = None if chosen in (None, ALL_SEQUENCES) else chosen  # "all": the default sequence
+        self.live.request_styles(validate_map(self.layers.labels.data), seeds, modality)
         self.runner.poke()
         self._message(f"Rendering {len(seeds)} styles (seeds {seeds[0]}–{seeds[-1]})…")
 
@@ -325,12 +353,29 @@ class LabelToMRWidget(QWidget):
                 self._message(f"Rendering failed: {r.error}", error=True)
             elif r.kind == LIVE:
                 self._last = r
-                self.layers.show_mr(r.images)
+                self._show_last()
                 self._message(f"Rendered in {r.render_ms:.0f} ms · renderer {self._renderer_name}")
             else:
                 self.layers.show_styles(r.images, r.seeds)
                 self._message(f"{len(r.seeds)} styles (seeds {r.seeds[0]}–{r.seeds[-1]}) in "
                               f"{r.render_ms:.0f} ms, below the pair.")
+
+    def _modalities(self) -> list[str]:
+        return list(getattr(self.renderer, "modalities", None) or ["t1ce"])
+
+    def shown_image(self, images: np.ndarray) -> np.ndarray:
+        """What the MR layer shows of a live render: the chosen sequence, or all of them tiled."""
+        if images.ndim == 2:
+            return images
+        chosen = self.render_box.chosen_sequence()
+        if chosen == ALL_SEQUENCES:
+            return tile_sequences(images)
+        names = self._modalities()
+        return images[names.index(chosen) if chosen in names else 0]
+
+    def _show_last(self) -> None:
+        if self._last is not None and self._last.ok and self._last.images is not None:
+            self.layers.show_mr(self.shown_image(self._last.images))
 
     # --- saving ---------------------------------------------------------------------------------
     def save(self) -> None:
@@ -353,7 +398,10 @@ class LabelToMRWidget(QWidget):
                           renderer_checkpoint=_checkpoint_name(self.renderer_file.value, "spade"),
                           sampler_checkpoint=_checkpoint_name(self.sampler_file.value, "pggan-labels"), **src)
         try:
-            paths = save_pair(self.save_dir.value, self.stem.text(), self._last.labels, self._last.images, prov)
+            images = self._last.images
+            modalities = self._modalities() if images.ndim == 3 else [getattr(self.renderer, "modality", "t1ce")]
+            paths = save_pair(self.save_dir.value, self.stem.text(), self._last.labels, images, prov,
+                              modalities=modalities)
         except (ValueError, OSError) as exc:
             self._message(f"Not saved: {_first_line(exc)}", error=True)
             return
