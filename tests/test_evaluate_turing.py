@@ -57,6 +57,17 @@ def test_patient_groups_are_never_split(tmp_path):
     assert result.statistics.n == 16 and result.n_train_real == 12 and result.n_train_fake == 12
 
 
+def test_a_chosen_patient_is_the_test_set(tmp_path):
+    real, fake = smooth_images(20), noisy_images(20)
+    groups = np.repeat(np.arange(5), 4)
+    result = machine_turing_test(real, fake, patch=32, steps=1, seed=3, threads=1, real_groups=groups,
+                                 fake_groups=groups, test_groups=[4])
+    assert result.statistics.n == 8 and result.n_train_real == 16 and result.n_train_fake == 16
+    with pytest.raises(EvaluationError, match="some but not all"):
+        machine_turing_test(real, fake, patch=32, steps=1, real_groups=groups, fake_groups=groups,
+                            test_groups=[9])
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"fake": np.zeros((10, 32, 40), np.float32)}, "resize both"),
     ({"patch": 64}, "patch must lie between"),

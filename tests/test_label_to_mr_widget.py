@@ -22,8 +22,8 @@ from napari_medsynth.widgets._pair_layers import GAP, LABEL_LAYER, MR_LAYER, STY
 LEFT = Qt.MouseButton.LeftButton
 ONE_CASE = sample_case_dir("MSYN-001")
 #: Small enough to train in seconds on a CPU; the panel does not care how good the model is.
-TINY_SPADE = {"image_size": 32, "batch_size": 2, "channels": "16,8,8", "modalities": "t1ce", "spade_hidden": 8, "z_dim": 4,
-              "d_channels": 8, "num_d": 1, "d_layers": 1, "preview_count": 2}
+TINY_SPADE = {"image_size": 32, "batch_size": 2, "channels": "16,8,8", "modalities": "t1ce", "spade_hidden": 8,
+              "z_dim": 4, "d_channels": 8, "num_d": 1, "d_layers": 1, "preview_count": 2}
 TINY_PGGAN = {"image_size": 16, "batch_size": 4, "z_dim": 8, "width": 4, "max_width": 8, "stable_kimg": 0.008,
               "fade_kimg": 0.008, "preview_count": 4, "ema_kimg": 0.01}
 

@@ -261,3 +261,31 @@ def test_csf_that_is_dark_on_t2_becomes_grey_matter():
     np.testing.assert_array_equal(tissues, [[1, 2, 1, 2, 2, 3]])
     no_gm = np.array([[1, 3]], np.uint8)
     assert check_csf_with_t2(no_gm, np.array([[0.0, 1.0]])) == 0 and no_gm.tolist() == [[1, 3]]
+
+
+def test_several_sequences_separate_tissues_that_t1_alone_cannot():
+    """A T1 with almost no GM/WM contrast (as thick-slice clinical T1s) and a T2 that has it: the
+    joint fit finds all three tissues, the T1 alone cannot."""
+    from napari_medsynth.tissues import fit_tissues_multi
+
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:24, :48, :48]
+    r = np.hypot(y - 24, x - 24) + 2 * np.sin(z / 3.0)
+    truth = np.zeros((24, 48, 48), np.uint8)
+    truth[r < 22] = 2  # GM shell
+    truth[r < 15] = 3  # WM core
+    truth[(r < 5)] = 1  # a CSF "ventricle"
+    truth[(r >= 19.5) & (r < 22) & (x < 24)] = 1  # and CSF over one hemisphere
+    t1 = np.array([0, 100, 300, 315], np.float32)[truth] + rng.normal(0, 20, truth.shape)
+    t2 = np.array([0, 900, 520, 300], np.float32)[truth] + rng.normal(0, 30, truth.shape)
+    brain = truth > 0
+    t1[~brain] = t2[~brain] = 0
+    multi, info = fit_tissues_multi({"t1": t1, "t2": t2}, brain, bias=False)
+    single = segment_tissues(t1, brain, bias=False)
+
+    def dice(a, b, c):
+        return 2 * np.sum((a == c) & (b == c)) / (np.sum(a == c) + np.sum(b == c))
+
+    assert info["modality"] == "t1+t2"
+    assert min(dice(multi, truth, c) for c in (1, 2, 3)) > 0.9
+    assert min(dice(single, truth, c) for c in (2, 3)) < 0.8

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("case", help="BraTS case folder (with <case>_seg and <case>_t1 or _t1ce .nii.gz files)")
     p.add_argument("--out", required=True, help="output label map (.nii/.nii.gz), e.g. CASE_labels7.nii.gz")
     p.add_argument("--modality", choices=MODALITIES, default=None,
-                   help="sequence to take the tissue classes from (default: t1, else t1ce)")
+                   help="one sequence to take the tissue classes from (default: the T1, else T1-Gd, together "
+                        "with the T2 and FLAIR the case has)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_labels7)
 
@@ -54,12 +55,20 @@ def _labels7(args) -> int:
     write_labels7(labels7, ref, out)
     print(f"wrote {out}: 7-class map of {info['case']} on the grid of {Path(ref.path).name} "
           f"(tissues from {info['modality']}, {info['seconds']:.1f} s)")
-    means = ", ".join(f"{k} {v:.4g}" for k, v in info["means"].items())
+    means = ", ".join(_mean_text(k, v) for k, v in info["means"].items())
     if means:
-        print(f"  class means ({info['modality']}, bias-corrected): {means}")
+        print(f"  class means ({info['modality']}, bias-corrected{', z-scored' if '+' in info['modality'] else ''}): "
+              f"{means}")
     for value, (name, ml) in enumerate(info["ml"].items()):
         if value:
             print(f"  {value} {name:<8} {ml:9.1f} ml  ({info['voxels'][name]} voxels)")
     for warning in info["warnings"]:
         print(f"napari-medsynth labels7: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _mean_text(name: str, value) -> str:
+    """``WM 512`` for one sequence, ``WM (t1 0.8, t2 -0.9)`` for several."""
+    if isinstance(value, dict):
+        return f"{name} ({', '.join(f'{m} {v:.2f}' for m, v in value.items())})"
+    return f"{name} {value:.4g}"

@@ -69,7 +69,7 @@ class TuringResult:
 def machine_turing_test(real, fake, patch: int = 64, steps: int = 300, seed: int = 0, holdout: float = 0.3,
                         threads: int | None = None, work_dir: str | os.PathLike | None = None,
                         progress: Progress | None = None, *, real_groups=None, fake_groups=None,
-                        batch_size: int = 32, width: int = 8, lr: float = 1e-3) -> TuringResult:
+                        batch_size: int = 32, width: int = 8, lr: float = 1e-3, test_groups=None) -> TuringResult:
     """Train a fresh CNN to tell ``real`` from ``fake`` and score it on held-out images.
 
     ``real``, ``fake``: (N, H, W) float images of one size, in a common intensity range (e.g. both
@@ -77,6 +77,8 @@ def machine_turing_test(real, fake, patch: int = 64, steps: int = 300, seed: int
     ``patch``: side of the random crops the network sees (images smaller than that are refused).
     ``holdout``: fraction of each set's images (or groups) held out for testing.
     ``real_groups`` / ``fake_groups``: optional (N,) ids (e.g. patient); a group is never split.
+    ``test_groups``: the group ids to test on (e.g. one patient per fold of a cross-validation);
+    default: ``holdout`` of the groups, drawn at random.
     ``work_dir``: where the training data and checkpoint go (a temporary folder if None).
     ``progress(done, total, message)`` is called after every training step.
     """
@@ -94,8 +96,8 @@ def machine_turing_test(real, fake, patch: int = 64, steps: int = 300, seed: int
     if steps < 1:
         raise EvaluationError(f"steps must be at least 1; got {steps}")
     rng = np.random.default_rng(seed)
-    train_r, test_r = _split(len(real), real_groups, holdout, rng, "real")
-    train_f, test_f = _split(len(fake), fake_groups, holdout, rng, "fake")
+    train_r, test_r = _split(len(real), real_groups, holdout, rng, "real", test_groups)
+    train_f, test_f = _split(len(fake), fake_groups, holdout, rng, "fake", test_groups)
     n_test = min(len(test_r), len(test_f))  # balanced, so that 0.5 is chance level
     test_r = np.sort(rng.choice(test_r, n_test, replace=False))
     test_f = np.sort(rng.choice(test_f, n_test, replace=False))
@@ -133,15 +135,20 @@ def _stack(x, name: str) -> np.ndarray:
     return a
 
 
-def _split(n: int, groups, holdout: float, rng: np.random.Generator, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, test indices): whole groups (default: single images) held out at random."""
+def _split(n: int, groups, holdout: float, rng: np.random.Generator, name: str,
+           test_groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, test indices): whole groups (default: single images) held out at random,
+    or the ``test_groups`` given."""
     g = np.arange(n) if groups is None else np.asarray(groups)
     if g.shape != (n,):
         raise EvaluationError(f"{name}_groups must have one id per image ({n}); got shape {g.shape}")
     unique = np.unique(g)
     if len(unique) < 2:
         raise EvaluationError(f"all {name} images belong to one group; a held-out split needs at least two")
-    n_test = min(len(unique) - 1, max(1, int(round(holdout * len(unique)))))
-    test_groups = rng.choice(unique, n_test, replace=False)
-    is_test = np.isin(g, test_groups)
+    if test_groups is None:
+        n_test = min(len(unique) - 1, max(1, int(round(holdout * len(unique)))))
+        test_groups = rng.choice(unique, n_test, replace=False)
+    is_test = np.isin(g, np.asarray(test_groups))
+    if is_test.all() or not is_test.any():
+        raise EvaluationError(f"test_groups {list(test_groups)} must name some but not all {name} groups")
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)

@@ -14,6 +14,9 @@ Sequences: one render makes every sequence the model learnt (:attr:`SpadeRendere
 e.g. T1, T1-Gd, T2 and FLAIR) from one style code, so one style seed describes one patient in
 all of them; the ``modality`` arguments pick one (default :attr:`SpadeRenderer.modality`).
 
+Background (class 0) is written as exactly 0, as in skull-stripped scans: the network's
+near-black there is not passed on.
+
 Styles: ``style_seed=None`` renders the mean style (style code z = 0); an integer seed draws z from
 N(0, I) with that seed. The texture-noise maps are drawn from the seed too (seed 0 for the mean
 style; each slice of a volume its own stream, so the texture does not repeat through the
@@ -121,7 +124,9 @@ class SpadeRenderer:
         out = g(one_hot(seg).to(self.device), self._style(seed, len(maps)),
                 None if noise is None else noise.to(self.device)).float().cpu().numpy()
         out = out[:, :, top:top + shape[0], left:left + shape[1]]
-        return np.clip((out + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+        out = np.clip((out + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+        out[np.stack(maps)[:, None].repeat(out.shape[1], 1) == 0] = 0.0  # background is air: exactly 0
+        return out
 
     # --- public ---------------------------------------------------------------------------------
     def render_all(self, labels: np.ndarray, style_seed: int | None = None) -> np.ndarray:
