@@ -1,4 +1,8 @@
-"""Screenshot for the README: the Label → MR panel with a painted tumor and its rendered MR.
+"""Screenshots for the README: the Label → MR panel on a real case and on a painted tumor.
+
+1. ``label_to_mr_case.png``: the 7-class map of a tumor slice of the real sample case TCGA-DU-7294
+   (Use current slice), rendered in all four sequences at the case's own 1 mm grid.
+2. ``label_to_mr.png``: a tumor painted into the blank map, its T1-Gd render and two more styles.
 
 Run under a (virtual) display:
 ``xvfb-run -a -s "-screen 0 1400x900x24" python docs/make_label_to_mr_screenshot.py [SPADE.pt [PGGAN.pt]]``
@@ -39,6 +43,29 @@ def paint_tumor(layer) -> None:
     layer.paint((cy + int(0.06 * n), cx + int(0.05 * n)), 2)  # edema spreading posteriorly
 
 
+def case_screenshot(viewer, widget, app) -> None:
+    import numpy as np
+
+    from napari_medsynth._sample_data import sample_case_dir
+    from napari_medsynth.widgets._l2m_controls import ALL_SEQUENCES
+
+    case = "TCGA-DU-7294"
+    viewer.open(str(sample_case_dir(case)), plugin="napari-medsynth")
+    layer = viewer.layers[f"{case}_labels7"]
+    tumor = np.flatnonzero(np.isin(np.asarray(layer.data), (1, 2, 3)).any(axis=(1, 2)))
+    viewer.dims.set_point(0, float(layer.data_to_world([int(np.median(tumor)), 0, 0])[0]))
+    app.processEvents()
+    widget.source_combo.setCurrentText(layer.name)
+    widget.sequence.setCurrentIndex(widget.sequence.findData(ALL_SEQUENCES))
+    widget.map_from_layer()
+    _wait(widget, app)
+    for _ in range(5):
+        app.processEvents()
+    viewer.screenshot(str(DOCS / "label_to_mr_case.png"), canvas_only=False, flash=False)
+    widget.sequence.setCurrentIndex(widget.sequence.findData("t1ce"))
+    app.processEvents()
+
+
 def main(argv: list[str]) -> None:
     import napari
     import napari._qt.qt_main_window as _qmw
@@ -53,6 +80,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         widget.sampler_file.value = argv[1]
     app = QApplication.instance()
+    case_screenshot(viewer, widget, app)
     widget.new_blank_map()
     _wait(widget, app)
     layer = widget.layers.labels

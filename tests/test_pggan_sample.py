@@ -39,9 +39,12 @@ def test_sampler_contract(tiny_checkpoint):
     assert np.array_equal(maps[:2], s.sample(2, seed=3))          # prefix of a longer draw
     assert not np.array_equal(maps, s.sample(6, seed=4))
     big = s.sample(6, seed=3, size=64)
-    assert big.shape == (6, 64, 64)
-    assert np.array_equal(big[:, ::4, ::4], maps)                 # nearest-neighbour upsampling
-    assert np.array_equal(big, np.repeat(np.repeat(maps, 4, 1), 4, 2))
+    assert big.shape == (6, 64, 64) and big.dtype == np.uint8 and big.max() <= 6
+    # logits upsampled, not labels: the same classes where a native pixel sits ...
+    assert np.mean(big[:, 1::4, 1::4] == maps) > 0.9
+    # ... but boundaries that do not follow the native 4 x 4 blocks (no staircases)
+    blocky = np.repeat(np.repeat(maps, 4, 1), 4, 2)
+    assert 0 < np.mean(big != blocky) < 0.3
 
 
 def test_sampler_refuses_bad_input(tiny_checkpoint, tmp_path):

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--checkpoint", metavar="PT", help="pggan-labels checkpoint (default: the shipped one)")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
     s.add_argument("--size", type=int, default=256, metavar="PX",
-                   help="side of the written maps; nearest-neighbour upsampling from the checkpoint's "
+                   help="side of the written maps; class logits upsampled (bilinear) from the checkpoint's "
                         "native size (default 256, the renderer's input)")
     s.add_argument("--no-filter", dest="filter", action="store_false",
                    help="write every map; do not apply the Z-score filter")

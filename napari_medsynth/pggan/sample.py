@@ -6,7 +6,9 @@
 Maps are axial slices in the project's display orientation (anterior at the top, the patient's
 right on the viewer's left), like the slices the generator was trained on. The generator works
 at the checkpoint's native resolution (:attr:`LabelMapSampler.size`); larger sizes are made by
-nearest-neighbour upsampling, which keeps every pixel a valid class. Noise is drawn from a
+upsampling the class *logits* (bilinear) and taking the most likely class per pixel, so class
+boundaries are smooth at the full size instead of staircases of native pixels, and every pixel
+is still a valid class. Noise is drawn from a
 generator seeded with ``seed``, so the same (n, seed) gives the same maps on a CPU, and the
 first k maps of ``sample(n, seed)`` are ``sample(k, seed)``.
 """
@@ -81,14 +83,16 @@ class LabelMapSampler:
         return torch.cat(outs)
 
     def sample(self, n: int, seed: int, size: int | None = None) -> np.ndarray:
-        """(n, H, W) uint8 maps with classes 0..6; nearest-upsampled to ``size`` x ``size`` if given."""
+        """(n, H, W) uint8 maps with classes 0..6, at ``size`` x ``size`` if given (class logits
+        upsampled bilinearly, then the most likely class)."""
         if size is not None:
             if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= MAX_SIZE:
                 raise ValueError(f"size must be a whole number of pixels from 4 to {MAX_SIZE}, not {size!r}")
-        classes = self.logits(n, seed).argmax(1, keepdim=True)
+        logits = self.logits(n, seed)
         if size is not None and size != self.size:
-            classes = F.interpolate(classes.float(), size=(int(size), int(size)), mode="nearest").long()
-        return classes[:, 0].numpy().astype(np.uint8)
+            logits = torch.cat([F.interpolate(logits[i:i + 16], size=(int(size), int(size)), mode="bilinear",
+                                              align_corners=False) for i in range(0, len(logits), 16)])
+        return logits.argmax(1).numpy().astype(np.uint8)
 
 
 def _check_count(n) -> int:
