@@ -153,3 +153,69 @@ def test_cli_bad_input_is_one_line_error(tmp_path, capsys):
     assert "nope.pt not found" in err and len(err.strip().splitlines()) == 1
     assert main(["pggan", "sample", "--n", "0", "--out", str(tmp_path / "o")]) == 2
     assert "--n must be at least 1" in capsys.readouterr().err
+
+
+# --- MR slices (Han et al.): one model per class --------------------------------------------------
+@pytest.fixture(scope="module")
+def mr_checkpoints(tmp_path_factory, case):
+    from napari_medsynth.train.events import StartEvent
+
+    root = tmp_path_factory.mktemp("pggan-mr")
+    runs = {}
+    for klass in ("tumor", "non-tumor"):
+        started = []
+        train_tiny(root / klass, steps=12, recipe="pggan-mr", data=case, slices=klass,
+                   listeners=[lambda e, log=started: log.append(e) if isinstance(e, StartEvent) else None])
+        runs[klass] = (latest_checkpoint(root / klass), started[0])
+    return runs
+
+
+def test_mr_models_train_on_their_class_of_slices(mr_checkpoints, case):
+    from napari_medsynth.data.paired import PairedSliceDataset
+
+    every = PairedSliceDataset(case.parent, 16)
+    tumor_slices = int(np.isin(every.labels, (1, 2, 3)).any(axis=(1, 2)).sum())
+    assert 0 < tumor_slices < len(every)
+    seen = {k: start.n_images for k, (_, start) in mr_checkpoints.items()}
+    assert seen == {"tumor": tumor_slices, "non-tumor": len(every) - tumor_slices}
+    assert "only slices with classes 1, 2, 3" in mr_checkpoints["tumor"][1].data
+    assert "only slices without classes 1, 2, 3" in mr_checkpoints["non-tumor"][1].data
+
+
+def test_mr_sampler_contract(mr_checkpoints, tiny_checkpoint):
+    from napari_medsynth.pggan.sample import MRSliceSampler
+
+    s = MRSliceSampler.load(mr_checkpoints["tumor"][0])
+    assert s.slices == "tumor" and s.size == 16
+    images = s.sample(5, seed=2)
+    assert images.shape == (5, 16, 16) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0 and images.std() > 0
+    np.testing.assert_array_equal(images, s.sample(5, seed=2))
+    assert s.sample(2, seed=2, size=32).shape == (2, 32, 32)
+    with pytest.raises(CheckpointError, match="trained with recipe 'pggan-labels'"):
+        MRSliceSampler.load(tiny_checkpoint)
+
+
+def test_cli_samples_mr_slices_with_sidecars(mr_checkpoints, tmp_path, capsys):
+    ckpt = mr_checkpoints["non-tumor"][0]
+    out = tmp_path / "mr"
+    assert main(["pggan", "sample", "--kind", "mr", "--class", "non-tumor", "--checkpoint", str(ckpt), "--n", "3",
+                 "--out", str(out), "--seed", "4", "--threads", "1"]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["overview.png", "pggan_mr_00000.json", "pggan_mr_00000.npy", "pggan_mr_00001.json",
+                     "pggan_mr_00001.npy", "pggan_mr_00002.json", "pggan_mr_00002.npy", "summary.json"]
+    image = np.load(out / "pggan_mr_00001.npy")
+    assert image.shape == (16, 16) and 0 <= image.min() and image.max() <= 1  # native size by default
+    side = json.loads((out / "pggan_mr_00001.json").read_text())
+    assert side["class"] == "non-tumor" and side["seed"] == 4 and side["index"] == 1
+    assert len(side["checkpoint_sha256"]) == 64
+    assert json.loads((out / "summary.json").read_text())["n_written"] == 3
+    # the other class's model is refused for --class, and filter options are for label maps only
+    assert main(["pggan", "sample", "--kind", "mr", "--class", "tumor", "--checkpoint", str(ckpt), "--n", "1",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "learnt 'non-tumor' slices, not 'tumor'" in capsys.readouterr().err
+    assert main(["pggan", "sample", "--kind", "mr", "--checkpoint", str(ckpt), "--n", "1", "--threshold", "3",
+                 "--out", str(tmp_path / "y")]) == 2
+    assert "for label maps" in capsys.readouterr().err
+    assert main(["pggan", "sample", "--kind", "mr", "--n", "1", "--out", str(tmp_path / "z")]) == 2
+    assert "no shipped checkpoint named 'pggan-mr-tumor'" in capsys.readouterr().err

@@ -15,6 +15,7 @@ discarded ones framed in magenta.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from .train import trust_changed_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pggan", help="sample label maps from a trained PGGAN",
+    p = sub.add_parser("pggan", help="sample label maps (or MR slices) from a trained PGGAN",
                        description="Progressive-growing GAN label maps (train them with "
                                    "'napari-medsynth train pggan-labels').")
     actions = p.add_subparsers(dest="pggan_command", metavar="ACTION", required=True)
@@ -33,16 +34,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Draw N 7-class label maps, apply the Z-score filter (Foroozandeh & Eklund §3.4) "
                     "against real maps, and write the kept maps as <prefix>_<index>_labels7.nii.gz.")
     s.add_argument("--n", type=int, required=True, metavar="N", help="number of maps to draw")
+    s.add_argument("--kind", choices=("labels", "mr"), default="labels",
+                   help="labels (default): 7-class maps from a pggan-labels model; mr: MR slices from a "
+                        "pggan-mr model (Han et al.), written as .npy images in [0, 1] with JSON sidecars")
+    s.add_argument("--class", dest="slice_class", choices=("tumor", "non-tumor"), default=None,
+                   help="--kind mr: the tumor or the non-tumor model (one PGGAN per class, as Han et al.); "
+                        "default tumor for the shipped models, checked against a --checkpoint's training slices")
     s.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    s.add_argument("--checkpoint", metavar="PT", help="pggan-labels checkpoint (default: the shipped one)")
+    s.add_argument("--checkpoint", metavar="PT", help="pggan-labels (or, --kind mr, pggan-mr) checkpoint "
+                                                     "(default: the shipped one)")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
-    s.add_argument("--size", type=int, default=256, metavar="PX",
+    s.add_argument("--size", type=int, default=None, metavar="PX",
                    help="side of the written maps; class logits upsampled (bilinear) from the checkpoint's "
-                        "native size (default 256, the renderer's input)")
+                        "native size (default 256, the renderer's input; --kind mr: the native size)")
     s.add_argument("--no-filter", dest="filter", action="store_false",
                    help="write every map; do not apply the Z-score filter")
-    s.add_argument("--threshold", type=float, default=500.0, metavar="T",
-                   help="Z-score norm threshold for 256x256 maps, scaled for other sizes (paper: 500)")
+    s.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="Z-score norm threshold for 256x256 maps, scaled for other sizes (default 500, the "
+                        "paper's; label maps only)")
     s.add_argument("--reference", metavar="DIR",
                    help="real case folders (with _labels7 maps) to compare with; default: the data the "
                         "checkpoint was trained on (the sample cases for the shipped checkpoint)")
@@ -76,7 +85,7 @@ def _check_sample(args) -> None:
 
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, not {args.n}")
-    if args.size < 4:
+    if args.size is not None and args.size < 4:
         raise ValueError(f"--size must be at least 4 pixels, not {args.size}")
     if not args.prefix or any(c in args.prefix for c in "/\\"):
         raise ValueError(f"--prefix must be a plain file name part, not {args.prefix!r}")
@@ -86,12 +95,21 @@ def _check_sample(args) -> None:
         raise ValueError(f"{out} already holds sampled maps (summary.json); choose another folder or pass "
                          "--overwrite")
     check_checkpoint_path(args.checkpoint)
+    if args.kind == "mr" and (args.reference or args.threshold is not None):
+        raise ValueError("the Z-score filter (--reference, --threshold) is for label maps; --kind mr writes every "
+                         "slice drawn")
+    if args.kind == "labels" and args.slice_class:
+        raise ValueError("--class chooses an MR model; use it with --kind mr")
     if args.filter and args.reference and not Path(args.reference).is_dir():
         raise FileNotFoundError(f"reference folder {args.reference} does not exist")
 
 
 def _sample(args) -> int:
+    if args.kind == "mr":
+        return _sample_mr(args)
     out = Path(args.out)
+    threshold = 500.0 if args.threshold is None else args.threshold
+    args.size = 256 if args.size is None else args.size
 
     import numpy as np
 
@@ -108,8 +126,8 @@ def _sample(args) -> int:
     report = None
     if args.filter:
         real = real_label_maps(reference, args.size)
-        z = filter_label_maps(maps, real, args.threshold)
-        keep, report = z.keep, report_dict(z, args.threshold)
+        z = filter_label_maps(maps, real, threshold)
+        keep, report = z.keep, report_dict(z, threshold)
         print(z.summary(), file=sys.stderr)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -137,4 +155,43 @@ def _sample(args) -> int:
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     print(f"wrote {len(written)} of {args.n} maps to {out} (summary.json, overview.png)", file=sys.stderr)
+    return 0
+
+
+def _sample_mr(args) -> int:
+    """``--kind mr``: N MR slices as ``<prefix>_mr_<index>.npy`` (float32 in [0, 1]) with sidecars."""
+    import numpy as np
+
+    from ..io.atomic import atomic_write_bytes, atomic_write_text
+    from ..pggan.sample import MRSliceSampler
+    from ..train.previews import save_png
+
+    sampler = MRSliceSampler.load(args.checkpoint, slices=args.slice_class or "tumor")
+    if args.checkpoint and args.slice_class and sampler.slices != args.slice_class:
+        raise ValueError(f"{Path(args.checkpoint).name} learnt {sampler.slices!r} slices, not {args.slice_class!r}; "
+                         "choose the checkpoint of that class")
+    images = sampler.sample(args.n, args.seed, size=args.size)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.overwrite:
+        for old in [*out.glob(f"{args.prefix}_mr_*.npy"), *out.glob(f"{args.prefix}_mr_*.json")]:
+            old.unlink()
+    digits = max(5, len(str(args.n - 1)))
+    written = []
+    for i, image in enumerate(images):
+        stem = f"{args.prefix}_mr_{i:0{digits}d}"
+        buf = io.BytesIO()
+        np.save(buf, image)
+        atomic_write_bytes(out / f"{stem}.npy", buf.getvalue())
+        sidecar = {"source": "pggan-mr", "class": sampler.slices, "checkpoint": sampler.path,
+                   "checkpoint_sha256": sampler.sha256, "seed": args.seed, "index": i, "native_size": sampler.size,
+                   "size": int(image.shape[-1]), "intensity": "[0, 1]: the training scaling [-1, 1] mapped linearly"}
+        atomic_write_text(out / f"{stem}.json", json.dumps(sidecar, indent=2) + "\n")
+        written.append(f"{stem}.npy")
+    save_png(out / "overview.png", images[:64] * 2 - 1)
+    summary = {"kind": "mr", "class": sampler.slices, "checkpoint": sampler.path, "checkpoint_sha256": sampler.sha256,
+               "native_size": sampler.size, "size": int(images.shape[-1]), "seed": args.seed, "n_drawn": args.n,
+               "n_written": len(written), "files": written, "overview": "overview.png"}
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {len(written)} {sampler.slices} MR slices to {out} (summary.json, overview.png)", file=sys.stderr)
     return 0

@@ -204,6 +204,11 @@ def volume_slices(pair: CasePair, size: int, pad_to: int | None = None, min_labe
         yield z, m, l
 
 
+def kept_note(classes, present: bool) -> str:
+    """How :meth:`PairedSliceDataset.keep_classes` (and the store's) describe the chosen slices."""
+    return f"only slices {'with' if present else 'without'} classes {', '.join(map(str, classes))}"
+
+
 class PairedSliceDataset:
     """All (MR, label map) slice pairs of the selected cases, held in memory."""
 
@@ -228,6 +233,7 @@ class PairedSliceDataset:
         self.mr = np.stack(mrs)
         self.labels = np.stack(labs)
         self.oversampled = 0
+        self._kept_note = ""
 
     def oversample(self, classes: tuple[int, ...], factor: int) -> int:
         """Repeat every slice that shows one of ``classes`` so it is drawn ``factor`` times as often.
@@ -249,6 +255,18 @@ class PairedSliceDataset:
         self._oversample_note = f"{hit.size} slices with classes {named} drawn {factor}x as often"
         return len(extra)
 
+    def keep_classes(self, classes: tuple[int, ...], present: bool = True) -> int:
+        """Keep only the slices that show one of ``classes`` (or, ``present=False``, none of them);
+        before any oversampling. Returns how many slices are left."""
+        if self.oversampled:
+            raise ValueError("choose the slices before oversampling them")
+        hit = np.isin(self.labels, classes).any(axis=(1, 2))
+        keep = np.flatnonzero(hit if present else ~hit)
+        self.mr, self.labels = self.mr[keep], self.labels[keep]
+        self.sources = [self.sources[i] for i in keep]
+        self._kept_note = kept_note(classes, present)
+        return len(keep)
+
     @property
     def cases(self) -> list[str]:
         return [p.case for p in self.pairs]
@@ -267,6 +285,8 @@ class PairedSliceDataset:
                          "fallback (mixture + MRF on one sequence, not FAST)")
         if self.oversampled:
             notes.append(self._oversample_note)
+        if self._kept_note:
+            notes.append(self._kept_note)
         return text + (f" ({'; '.join(notes)})" if notes else "")
 
     def batch(self, items: list[tuple[int, tuple[int, ...]]]) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch
 
 from ..geometry import to_canvas
 from ..train.data import DatasetError
+from .paired import kept_note
 from .store import SliceStore, select_case_ids
 
 #: How :meth:`StorePairs.describe` names the complete maps that were not given as _labels7 files.
@@ -100,6 +101,7 @@ class StorePairs:
         self._cache = _PreparedCache()
         self.oversampled = 0
         self._oversample_note = ""
+        self._kept_note = ""
 
     @property
     def cases(self) -> list[str]:
@@ -130,6 +132,16 @@ class StorePairs:
         self._oversample_note = f"{hit.size} slices with classes {named} drawn {factor}x as often"
         return len(extra)
 
+    def keep_classes(self, classes: tuple[int, ...], present: bool = True) -> int:
+        """Keep only the slices that show one of ``classes`` (or, ``present=False``, none of them);
+        before any oversampling. Returns how many slices are left."""
+        if self.oversampled:
+            raise ValueError("choose the slices before oversampling them")
+        hit = self.store.has_classes(classes)[self.indices]
+        self.indices = self.indices[hit if present else ~hit]
+        self._kept_note = kept_note(classes, present)
+        return len(self.indices)
+
     def __len__(self) -> int:
         return len(self.indices)
 
@@ -142,6 +154,8 @@ class StorePairs:
                  for s in sorted(set(sources)) if s != "labels7 file"]
         if self.oversampled:
             notes.append(self._oversample_note)
+        if self._kept_note:
+            notes.append(self._kept_note)
         return text[:-1] + (f"; {'; '.join(notes)})" if notes else ")")
 
     def _pair(self, g: int) -> tuple[np.ndarray, np.ndarray]:

@@ -36,14 +36,21 @@ from ..data.paired import PairedSliceDataset
 from ..data.store import is_store
 from ..data.store_datasets import StorePairs
 from ..labels import N_CLASSES, one_hot
+from ..train.data import DatasetError
 from ..train.previews import preview_noise
 from ..train.recipe import Recipe, RecipeConfig, register_recipe
 from .network import PGGANDiscriminator, PGGANGenerator, level_count
 from .schedule import GrowthSchedule
 
+#: Which slices a run trains on: every slice, those showing tumor (NCR/NET, ED or ET), or those
+#: without (Han et al. trained one PGGAN per class).
+SLICE_CHOICES = ("all", "tumor", "non-tumor")
+TUMOR_CLASSES = (1, 2, 3)
+
 
 @dataclass
 class PGGANConfig(RecipeConfig):
+    choices = {"slices": SLICE_CHOICES}
     ranges = {"image_size": (4, 1024), "stable_kimg": (0.0, 1e6), "fade_kimg": (0.0, 1e6), "gp_lambda": (0.0, 1e6),
               "drift": (0.0, 1e6), "ema_kimg": (0.0, 1e6), "mbstd_group": (0, 256)}
 
@@ -73,6 +80,8 @@ class PGGANConfig(RecipeConfig):
     #: Case ids to train on / leave out (comma-separated; empty: all).
     include: str = ""
     exclude: str = ""
+    #: Slices to train on: all, those showing tumor, or those without (one model per class).
+    slices: str = "all"
 
 
 class _PGGANRecipe(Recipe):
@@ -125,9 +134,16 @@ class _PGGANRecipe(Recipe):
     def make_dataset(self, data_dir: str, pattern: str = "*") -> PairedSliceDataset | StorePairs:
         c = self.config
         if is_store(data_dir):
-            return StorePairs(data_dir, c.image_size, modality=c.modality, include=c.include, exclude=c.exclude)
-        return PairedSliceDataset(data_dir, size=c.image_size, modality=c.modality, include=c.include,
-                                  exclude=c.exclude)
+            ds = StorePairs(data_dir, c.image_size, modality=c.modality, include=c.include, exclude=c.exclude)
+        else:
+            ds = PairedSliceDataset(data_dir, size=c.image_size, modality=c.modality, include=c.include,
+                                    exclude=c.exclude)
+        if c.slices != "all":
+            kept = ds.keep_classes(TUMOR_CLASSES, present=c.slices == "tumor")
+            if kept == 0:
+                raise DatasetError(f"no {c.slices} slice in {data_dir}: the label maps have "
+                                   f"{'no' if c.slices == 'tumor' else 'only'} tumor slices")
+        return ds
 
     # --- growing ------------------------------------------------------------------------------
     @property

@@ -1,7 +1,10 @@
-"""Drawing 7-class label maps from a trained ``pggan-labels`` checkpoint.
+"""Drawing 7-class label maps from a trained ``pggan-labels`` checkpoint, and MR slices from a
+``pggan-mr`` one.
 
     sampler = LabelMapSampler.load()            # the shipped checkpoint models/pggan-labels.pt
     maps = sampler.sample(16, seed=0, size=256)  # (16, 256, 256) uint8, classes 0..6
+    mr = MRSliceSampler.load("runs/pggan-mr-tumor/checkpoints/step_N.pt")
+    images = mr.sample(16, seed=0)               # (16, S, S) float32 in [0, 1]
 
 Maps are axial slices in the project's display orientation (anterior at the top, the patient's
 right on the viewer's left), like the slices the generator was trained on. The generator works
@@ -27,11 +30,15 @@ from .network import PGGANGenerator, level_count
 
 RECIPE = "pggan-labels"
 SHIPPED_NAME = "pggan-labels"
+MR_RECIPE = "pggan-mr"
 MAX_SIZE = 1024
 
 
-class LabelMapSampler:
-    """A label-map generator ready to sample (CPU by default)."""
+class _PGGANSampler:
+    """A PGGAN generator at the growth level it reached, ready to sample (CPU by default)."""
+
+    recipe = RECIPE
+    what = "a label-map generator"
 
     def __init__(self, generator: PGGANGenerator, level: int, alpha: float, *, path: str = "",
                  sha256: str = "", card: dict | None = None, device: str | torch.device = "cpu"):
@@ -53,9 +60,8 @@ class LabelMapSampler:
         return self.generator.z_dim
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> LabelMapSampler:
-        """Load a ``pggan-labels`` checkpoint; ``None`` loads the shipped one (``models/pggan-labels.pt``)."""
-        trained = open_trained(path, RECIPE, what="a label-map generator", default=SHIPPED_NAME)
+    def _open(cls, path, default: str, device):
+        trained = open_trained(path, cls.recipe, what=cls.what, default=default)
         # The moving-average generator is what PGGAN samples from (exports store it as G).
         generator = trained.network("G", weights=trained.extra.get("g_ema"))
         levels = level_count(trained.config.image_size)
@@ -72,9 +78,23 @@ class LabelMapSampler:
         return cls(generator, level, alpha, path=str(trained.path), sha256=trained.sha256, card=trained.card,
                    device=device)
 
+    @staticmethod
+    def _check_size(size) -> None:
+        if size is not None:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= MAX_SIZE:
+                raise ValueError(f"size must be a whole number of pixels from 4 to {MAX_SIZE}, not {size!r}")
+
+    def _resized(self, out: torch.Tensor, size: int | None) -> torch.Tensor:
+        """Generator outputs at ``size`` x ``size``: upsampled bilinearly, in chunks."""
+        if size is None or size == self.size:
+            return out
+        return torch.cat([F.interpolate(out[i:i + 16], size=(int(size), int(size)), mode="bilinear",
+                                        align_corners=False) for i in range(0, len(out), 16)])
+
     @torch.no_grad()
     def logits(self, n: int, seed: int, batch: int = 32) -> torch.Tensor:
-        """(n, 7, size, size) raw class logits at the native resolution."""
+        """(n, C, size, size) raw generator outputs at the native resolution (class logits of a
+        label-map generator, the image of an MR one)."""
         n, seed = _check_count(n), _check_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.z_dim, generator=gen)
@@ -82,17 +102,46 @@ class LabelMapSampler:
                 for i in range(0, n, batch)]
         return torch.cat(outs)
 
+
+
+class LabelMapSampler(_PGGANSampler):
+    """A label-map generator (``pggan-labels``) ready to sample."""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> LabelMapSampler:
+        """Load a ``pggan-labels`` checkpoint; ``None`` loads the shipped one (``models/pggan-labels.pt``)."""
+        return cls._open(path, SHIPPED_NAME, device)
+
     def sample(self, n: int, seed: int, size: int | None = None) -> np.ndarray:
         """(n, H, W) uint8 maps with classes 0..6, at ``size`` x ``size`` if given (class logits
         upsampled bilinearly, then the most likely class)."""
-        if size is not None:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= MAX_SIZE:
-                raise ValueError(f"size must be a whole number of pixels from 4 to {MAX_SIZE}, not {size!r}")
-        logits = self.logits(n, seed)
-        if size is not None and size != self.size:
-            logits = torch.cat([F.interpolate(logits[i:i + 16], size=(int(size), int(size)), mode="bilinear",
-                                              align_corners=False) for i in range(0, len(logits), 16)])
-        return logits.argmax(1).numpy().astype(np.uint8)
+        self._check_size(size)
+        return self._resized(self.logits(n, seed), size).argmax(1).numpy().astype(np.uint8)
+
+
+class MRSliceSampler(_PGGANSampler):
+    """An MR-slice generator (``pggan-mr``, Han et al.) ready to sample; :attr:`slices` says which
+    slices it learnt (``tumor``, ``non-tumor`` or ``all``)."""
+
+    recipe = MR_RECIPE
+    what = "an MR-slice generator"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, slices: str = "tumor",
+             device: str | torch.device = "cpu") -> MRSliceSampler:
+        """Load a ``pggan-mr`` checkpoint; ``None`` loads the shipped ``models/pggan-mr-<slices>.pt``."""
+        return cls._open(path, f"pggan-mr-{slices}", device)
+
+    @property
+    def slices(self) -> str:
+        return str((self.card.get("config") or {}).get("slices", "all"))
+
+    def sample(self, n: int, seed: int, size: int | None = None) -> np.ndarray:
+        """(n, H, W) float32 MR slices in [0, 1] (the training scaling of [-1, 1] mapped to [0, 1]),
+        at ``size`` x ``size`` if given (upsampled bilinearly)."""
+        self._check_size(size)
+        out = self._resized(self.logits(n, seed), size)[:, 0]
+        return ((out.clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
 
 
 def _check_count(n) -> int:
