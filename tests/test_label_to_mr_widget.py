@@ -233,3 +233,40 @@ def test_missing_or_broken_checkpoint_is_a_message_and_controls_are_disabled(mak
     monkeypatch.setattr("napari_medsynth.widgets.label_to_mr._load_renderer", no_shipped)
     w.renderer_file.value = None  # empty, and nothing shipped to fall back on: the field says so
     assert w.renderer_file.line_edit.native.placeholderText() == NO_SHIPPED
+
+
+def test_four_sequences_one_render_switch_without_rendering_and_save_all(make_napari_viewer, qtbot, open_panel,
+                                                                         tmp_path):
+    from spade_helpers import make_paired_cases, train_tiny_spade
+
+    from napari_medsynth.widgets.label_to_mr import tile_sequences
+
+    data = make_paired_cases(tmp_path / "data", modalities=("t1", "t1ce", "t2", "flair"))
+    ckpt = train_tiny_spade(data, tmp_path / "run", modalities="t1,t1ce,t2,flair")
+    reference = SpadeRenderer.load(ckpt)
+    viewer = make_napari_viewer()
+    w = open_panel(viewer, "Label → MR")
+    w.renderer_file.value = ckpt
+    assert [w.sequence.itemText(i) for i in range(w.sequence.count())] == [
+        "T1", "T1-Gd", "T2", "FLAIR", "All 4 (one patient)"]
+    assert w.sequence.currentText() == "T1-Gd" and "T1/T1-Gd/T2/FLAIR" in w.model_info.text()
+    qtbot.mouseClick(w.blank_button, LEFT)
+    _wait_rendered(qtbot, w)
+    every = reference.render_all(template_map(256), None)
+    mr = viewer.layers[MR_LAYER]
+    np.testing.assert_allclose(mr.data, every[1], atol=1e-5)
+    renders = w._last.request_id
+    w.sequence.setCurrentIndex(3)  # FLAIR: shown from the same render
+    np.testing.assert_allclose(viewer.layers[MR_LAYER].data, every[3], atol=1e-5)
+    w.sequence.setCurrentIndex(4)  # all four, two per row
+    grid = viewer.layers[MR_LAYER].data
+    assert grid.shape == (2 * 256 + GAP, 2 * 256 + GAP)
+    np.testing.assert_allclose(grid, tile_sequences(every, GAP), atol=1e-5)
+    assert w._last.request_id == renders and not w.live.busy  # no new render for a switch
+    w.save_dir.value = tmp_path / "pairs"
+    w.stem.setText("SYN-0100")
+    qtbot.mouseClick(w.save_button, LEFT)
+    saved = sorted(p.name for p in (tmp_path / "pairs" / "SYN-0100").iterdir())
+    assert saved == ["SYN-0100.json", "SYN-0100_flair.nii.gz", "SYN-0100_labels7.nii.gz", "SYN-0100_t1.nii.gz",
+                     "SYN-0100_t1ce.nii.gz", "SYN-0100_t2.nii.gz"], w.status.text()
+    w.live.close()
