@@ -352,3 +352,33 @@ def test_cli_builds_and_describes_a_store(cases, tmp_path, capsys):
     assert "already holds a slice store" in err and "Traceback" not in err
     assert main(["dataset", "info", str(root)]) == 2
     assert "not a slice store" in capsys.readouterr().err
+
+
+def test_native_crops_are_windows_of_the_stored_slices_never_resized(cases, tmp_path):
+    """The SPADE training crops: every sequence of a slice cut at the same place at the stored
+    resolution (mirrored at random), the label map with it, centred on a brain pixel."""
+    from napari_medsynth.data.native_crops import NativeCrops
+
+    root, _ = cases
+    store = SliceStore.open(build_store(root, tmp_path / "store"))
+    ds = NativeCrops(str(store.path), 16, ["t1ce", "flair"], exclude="CASE-D")
+    assert ds.side == 64 and "random 16 px crops" in ds.describe() and "CASE-D" not in ds.cases
+    items = [(i, (i, 3)) for i in range(len(ds))]
+    batch = ds.batch(items).numpy()
+    assert batch.shape == (len(ds), 3, 16, 16)
+    flipped = 0
+    for b, (i, _) in enumerate(items):
+        g = int(ds.parts[0].indices[i])
+        whole = np.concatenate([store.images(g).astype(np.float32), store.labels7(g)[None].astype(np.float32)])
+        pad = (64 - whole.shape[-2]) // 2, (64 - whole.shape[-1]) // 2  # centred on the canvas, background
+        canvas = np.stack([np.full((64, 64), -1.0 if c < 2 else 0.0, np.float32) for c in range(3)])
+        canvas[:, pad[0]:pad[0] + whole.shape[-2], pad[1]:pad[1] + whole.shape[-1]] = whole[[0, 1, 2]]
+        crop = batch[b]
+        found = [(t, l, f) for t in range(49) for l in range(49) for f in (False, True)
+                 if np.array_equal(canvas[:, t:t + 16, l:l + 16][..., ::-1] if f else canvas[:, t:t + 16, l:l + 16],
+                                   crop)]
+        assert found, f"crop {b} is not a window of its slice"
+        flipped += found[0][2]
+        assert (crop[2] > 0).any()  # centred on brain
+    assert 0 < flipped < len(items)
+    np.testing.assert_array_equal(ds.batch(items[:3]).numpy(), batch[:3])  # the key decides the window
