@@ -147,6 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "docs"))
     p.add_argument("--skip-turing", action="store_true")
+    p.add_argument("--turing-sequences", default="t1ce,flair", help="sequences of the machine Turing test")
     args = p.parse_args(argv)
 
     import torch
@@ -186,7 +187,7 @@ def main(argv=None) -> int:
     if not args.skip_turing:
         from napari_medsynth.evaluate.turing import machine_turing_test
 
-        for name in ("t1ce", "flair"):
+        for name in [m.strip() for m in args.turing_sequences.split(",") if m.strip()]:
             c = mods.index(name)
             folds = []
             for k in range(len(cases)):
