@@ -74,12 +74,19 @@ def main(argv: list[str]) -> None:
     _qmw.SHOW_QT_WARNING = False  # napari's one-off backend notice would cover the picture
     viewer = napari.Viewer(title="napari-medsynth: Label → MR")
     viewer.window._qt_window.resize(1400, 900)
-    _, widget = viewer.window.add_plugin_dock_widget("napari-medsynth", "Label → MR")
+    _, panel = viewer.window.add_plugin_dock_widget("napari-medsynth", "Label → MR")
+    app = QApplication.instance()
+    t0 = time.monotonic()
+    while not panel.ready:  # the panel loads in the background
+        app.processEvents()
+        time.sleep(0.05)
+        if time.monotonic() - t0 > 120:
+            raise TimeoutError("the Label → MR panel did not load")
+    widget = panel.inner
     if len(argv) > 0:
         widget.renderer_file.value = argv[0]
     if len(argv) > 1:
         widget.sampler_file.value = argv[1]
-    app = QApplication.instance()
     case_screenshot(viewer, widget, app)
     widget.new_blank_map()
     _wait(widget, app)

@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         ax.set_title(header[i], fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.suptitle("SPADE training on the sample data (grey: every step; blue: 25-step mean)", fontsize=9)
+    fig.suptitle("SPADE training of the shipped model (grey: every step; blue: 25-step mean)", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)

@@ -54,7 +54,7 @@ def test_shipped_renders_a_real_unseen_case_with_each_sequences_contrast(shipped
     labels, real = case_slices
     renders = np.stack([shipped.render_all(lab) for lab in labels])  # (5, 4, 240, 240)
     assert renders.shape == (5, 4) + labels.shape[1:]  # on the case's own 240 x 240 grid
-    assert not renders[:, :, labels == 0].any()  # background exactly 0
+    assert not renders[np.broadcast_to(labels[:, None] == 0, renders.shape)].any()  # background exactly 0
 
     def mean(seq: str, cls: int) -> float:
         return float(renders[:, SEQUENCES.index(seq)][labels == cls].mean())
@@ -68,11 +68,19 @@ def test_shipped_renders_a_real_unseen_case_with_each_sequences_contrast(shipped
     wm = labels == 4
     ratio = (renders[:, 1][wm].std() / renders[:, 1][wm].mean()) / (t1ce[wm].std() / t1ce[wm].mean())
     assert 0.4 < ratio < 2.5
-    # Conditioning: relabelling white matter as CSF darkens it on T1 and brightens it on T2.
-    swapped = labels[2].copy()
-    swapped[swapped == 4] = 6
-    diff = shipped.render_all(swapped) - renders[2]
-    assert diff[0][labels[2] == 4].mean() < -0.1 and diff[2][labels[2] == 4].mean() > 0.1
+    # Conditioning: a small CSF-filled cavity painted into white matter is dark on T1 and FLAIR, bright on T2.
+    from scipy import ndimage
+
+    z = int(np.argmax((labels == 4).sum(axis=(1, 2))))
+    inner = ndimage.binary_erosion(labels[z] == 4, iterations=6)
+    cy, cx = (int(np.median(v)) for v in np.nonzero(inner))
+    yy, xx = np.mgrid[:labels.shape[1], :labels.shape[2]]
+    cavity = ((yy - cy) ** 2 + (xx - cx) ** 2 < 64) & (labels[z] == 4)
+    edited = labels[z].copy()
+    edited[cavity] = 6
+    diff = shipped.render_all(edited) - renders[z]
+    assert cavity.sum() > 100
+    assert diff[0][cavity].mean() < -0.15 and diff[3][cavity].mean() < -0.15 and diff[2][cavity].mean() > 0.2
 
 
 def test_cli_renders_a_volume_and_keeps_its_affine(tmp_path):
