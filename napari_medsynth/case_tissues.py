@@ -1,6 +1,6 @@
 """The 7-class complete map of a real BraTS case: tumor classes from its segmentation, WM/GM/CSF
 from its T1 (else T1-Gd) together with its T2 and FLAIR by
-:func:`napari_medsynth.tissues.fit_tissues_multi` (one sequence alone separates the tissues badly
+:func:`napari_medsynth.tissues_multi.fit_tissues_multi` (one sequence alone separates the tissues badly
 on many clinical scans: on 6 of the 14 BraTS 2018 cases used here the T1 alone gave under 2 % WM
 or under 1 % GM), or from one named sequence by :func:`napari_medsynth.tissues.fit_tissues`.
 
@@ -24,7 +24,8 @@ from .io.nifti import Volume, write_volume
 from .io.skull import warn_if_not_skull_stripped
 from .jobs import Progress
 from .labels import COMPLETE7, brats_to_complete7
-from .tissues import TISSUE_ORDER, brain_region, fit_tissues, fit_tissues_multi
+from .tissues import TISSUE_ORDER, brain_region, fit_tissues
+from .tissues_multi import fit_tissues_multi
 
 #: Short names of the COMPLETE7 classes (BG, NCR/NET, ED, ET, WM, GM, CSF), by value.
 CLASS_SHORT = {c.value: c.name.split()[0] for c in COMPLETE7}

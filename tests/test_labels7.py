@@ -266,7 +266,7 @@ def test_csf_that_is_dark_on_t2_becomes_grey_matter():
 def test_several_sequences_separate_tissues_that_t1_alone_cannot():
     """A T1 with almost no GM/WM contrast (as thick-slice clinical T1s) and a T2 that has it: the
     joint fit finds all three tissues, the T1 alone cannot."""
-    from napari_medsynth.tissues import fit_tissues_multi
+    from napari_medsynth.tissues_multi import fit_tissues_multi
 
     rng = np.random.default_rng(0)
     z, y, x = np.mgrid[:24, :48, :48]

@@ -30,6 +30,19 @@ GAP = 12
 STYLE_COLUMNS = 2
 
 
+def tile_grid(images: np.ndarray, columns: int, gap: int = GAP) -> tuple[np.ndarray, int, int]:
+    """(K, H, W) images as one image, ``columns`` per row (fewer if K is smaller), ``gap`` pixels
+    of 0 apart, left to right then down; returns (grid, rows, columns)."""
+    k, h, w = images.shape
+    cols = min(k, columns)
+    rows = -(-k // cols)
+    grid = np.zeros((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap), np.float32)
+    for i in range(k):
+        r, c = divmod(i, cols)
+        grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = images[i]
+    return grid, rows, cols
+
+
 class PairLayers:
     def __init__(self, viewer, on_edit: Callable[[], None], on_selected_label: Callable[[], None]):
         self.viewer = viewer
@@ -128,13 +141,7 @@ class PairLayers:
     def show_styles(self, images: np.ndarray, seeds) -> Image:
         """K renders in a grid below the pair, as wide as the pair (STYLE_COLUMNS per row), so the view
         that fits them all stays large; seeds run left to right, then down."""
-        k, h, w = images.shape
-        cols = min(k, STYLE_COLUMNS)
-        rows = -(-k // cols)
-        grid = np.zeros((rows * h + (rows - 1) * GAP, cols * w + (cols - 1) * GAP), np.float32)
-        for i in range(k):
-            r, c = divmod(i, cols)
-            grid[r * (h + GAP):r * (h + GAP) + h, c * (w + GAP):c * (w + GAP) + w] = images[i]
+        grid, rows, cols = tile_grid(images, STYLE_COLUMNS)
         layer = self.styles()
         if layer is None:
             layer = Image(grid, name=STYLES_LAYER, colormap="gray", contrast_limits=(0.0, 1.0))

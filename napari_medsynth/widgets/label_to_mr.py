@@ -34,7 +34,7 @@ from ._l2m_controls import (
     model_field,
     show_shipped,
 )
-from ._pair_layers import OWN_LAYERS, PairLayers
+from ._pair_layers import GAP, OWN_LAYERS, PairLayers, tile_grid
 from ._result_view import back_button, select_visible
 
 if TYPE_CHECKING:
@@ -68,16 +68,9 @@ def _model_name(model, path) -> str:
     return f"{name} (sha256 {sha[:10]}…, {model.size} px)"
 
 
-def tile_sequences(images: np.ndarray, gap: int = 12) -> np.ndarray:
+def tile_sequences(images: np.ndarray, gap: int = GAP) -> np.ndarray:
     """(M, H, W) sequences as one image: two per row, ``gap`` pixels apart."""
-    m, h, w = images.shape
-    cols = min(m, 2)
-    rows = -(-m // cols)
-    grid = np.zeros((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap), np.float32)
-    for i in range(m):
-        r, c = divmod(i, cols)
-        grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = images[i]
-    return grid
+    return tile_grid(images, 2, gap)[0]
 
 
 class LabelToMRWidget(QWidget):
