@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from napari_medsynth.metrics import kmeans_clusters, zscore_filter
-from napari_medsynth.metrics.cleaning import pixel_statistics
+from napari_medsynth.metrics.cleaning import pass_rate_by_size, pixel_statistics, size_matched_zscore_filter
 
 
 def _blobs():
@@ -126,3 +126,78 @@ def test_zscore_bad_input():
         zscore_filter(np.full((2, 32, 32), np.nan), real)
     with pytest.raises(ValueError, match="at least 1"):
         zscore_filter(np.zeros((0, 32, 32)), real)
+
+
+def _discs(radii, seed):
+    """Bright textured discs of the given radii (the 'brain') on a zero background, 40 x 40."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:40, :40]
+    out = np.zeros((len(radii), 40, 40))
+    for i, r in enumerate(radii):
+        texture = ndimage.gaussian_filter(rng.normal(size=(40, 40)), 1.5)
+        out[i] = ((yy - 20) ** 2 + (xx - 20) ** 2 < r * r) * (1.0 + 0.3 * texture)
+    return out
+
+
+def _small_and_large(n_small, n_large, seed):
+    rng = np.random.default_rng(seed)
+    return _discs(np.concatenate([rng.uniform(6.0, 7.0, n_small), rng.uniform(15.0, 16.0, n_large)]), seed + 1)
+
+
+def test_paper_filter_prefers_small_images_and_the_size_matched_one_does_not():
+    # Real: 80 % small objects, 20 % large ones. Fresh draws of both kinds are equally real-like.
+    real = _small_and_large(160, 40, 10)
+    synthetic = _small_and_large(25, 25, 20)
+    small, large = slice(0, 25), slice(25, 50)
+
+    # Both filters with the threshold that discards 10 % of the real images.
+    paper_real = zscore_filter(real, real)
+    assert np.median(paper_real.real_norms[160:]) > 1.5 * paper_real.real_norms[:160].max()
+    paper = zscore_filter(synthetic, real, threshold=float(np.quantile(paper_real.real_norms, 0.9)))
+    assert paper.keep[small].mean() == 1.0 and paper.keep[large].mean() <= 0.7  # large ones thrown out
+
+    fair = size_matched_zscore_filter(synthetic, real, bins=5, real_quantile=0.9)
+    assert fair.keep[small].mean() >= 0.7 and fair.keep[large].mean() >= 0.7
+    assert abs(fair.keep[small].mean() - fair.keep[large].mean()) <= 0.2
+    assert fair.threshold == pytest.approx(np.quantile(fair.real_norms, 0.9))
+    assert fair.real_fraction_over == pytest.approx(0.1, abs=0.006)
+    rows = pass_rate_by_size(fair.sizes, fair.keep, fair.edges)
+    assert len(rows) == 5 and sum(r["n"] for r in rows) == 50 and rows[-1]["n"] == 25 and rows[-1]["kept"] >= 0.7
+    assert "of their size" in fair.summary() and "90%" in fair.summary()
+
+
+def test_size_matched_filter_discards_odd_images_of_any_size():
+    real = _small_and_large(160, 40, 30)
+    synthetic = _small_and_large(10, 10, 40)
+    synthetic[3, :3, :] += 1.0                 # a stripe in the background of a small object
+    synthetic[15] = 1.0 - synthetic[15]        # an inverted large object
+    report = size_matched_zscore_filter(synthetic, real, bins=5)
+    assert report.discarded.tolist() == [3, 15]
+
+
+def test_size_matched_norms_by_hand_and_leave_one_out():
+    # One bin of three real images; the synthetic image at the bin's mean has norm 0.
+    real = np.stack([np.full((2, 2), v) for v in (1.0, 2.0, 3.0)])
+    report = size_matched_zscore_filter(np.full((1, 2, 2), 2.0), real, bins=1, threshold=1.0, prior=0.0)
+    assert report.norms[0] == pytest.approx(0.0)
+    # Leave-one-out: 1.0 against {2, 3}: mean 2.5, std 0.5 -> z = -3 at 4 pixels -> norm 6; 3.0 the
+    # same; 2.0 against {1, 3}: norm 0. Norms are relative to the bin's median real norm (6).
+    assert report.real_norms.tolist() == pytest.approx([1.0, 0.0, 1.0])
+    assert report.real_quantile is None and report.threshold == 1.0 and report.keep.all()
+    # The prior shrinks every spread towards that of all three images (var 2/3), with 4 pseudo-images:
+    # 3.0 against all: std sqrt((3 * 2/3 + 4 * 2/3) / 7), z = 1 / that; the bin's median real norm is
+    # that of 1.0 left out: mean 2.5, std sqrt((2 * 0.25 + 4 * 2/3) / 6), z = 1.5 / that.
+    shrunk = size_matched_zscore_filter(np.full((1, 2, 2), 3.0), real, bins=1, threshold=10.0, prior=4.0)
+    own = 2 * 1.0 / np.sqrt(2 / 3)
+    typical = 2 * 1.5 / np.sqrt((2 * 0.25 + 4 * 2 / 3) / 6)
+    assert shrunk.norms[0] == pytest.approx(own / typical)
+
+
+def test_size_matched_bad_input():
+    real = _discs([6.0] * 6, 0)
+    with pytest.raises(ValueError, match="too few"):
+        size_matched_zscore_filter(real, real, bins=3)
+    with pytest.raises(ValueError, match="real_quantile"):
+        size_matched_zscore_filter(real, real, bins=1, real_quantile=0.0)
+    with pytest.raises(ValueError, match=r"\(40, 40\)"):
+        size_matched_zscore_filter(np.zeros((1, 8, 8)), real, bins=1, sizes=[0.1])

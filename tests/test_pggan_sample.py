@@ -11,7 +11,7 @@ from pggan_helpers import REPO_ROOT, make_small_case, train_tiny
 
 from napari_medsynth.cli import main
 from napari_medsynth.io import read_volume
-from napari_medsynth.pggan.cleaning import filter_label_maps, real_label_maps, scaled_threshold
+from napari_medsynth.pggan.cleaning import filter_label_maps, real_label_maps, report_dict, scaled_threshold
 from napari_medsynth.pggan.figures import colorize, contact_sheet
 from napari_medsynth.pggan.sample import LabelMapSampler
 from napari_medsynth.train import latest_checkpoint
@@ -86,7 +86,7 @@ def test_zscore_cleaning_keeps_real_maps_and_drops_misplaced_ones(case):
     odd = real[:4].copy()
     odd[:, :8, :8] = 6                     # tissue in a corner no real slice has
     maps = np.concatenate([real[10:14], odd])
-    report = filter_label_maps(maps, real, threshold=500)
+    report = filter_label_maps(maps, real, threshold=500, method="paper")
     assert report.threshold == pytest.approx(scaled_threshold(500, 32)) == pytest.approx(62.5)
     assert report.keep.tolist() == [True] * 4 + [False] * 4
     assert report.real_fraction_over == 0.0
@@ -94,6 +94,22 @@ def test_zscore_cleaning_keeps_real_maps_and_drops_misplaced_ones(case):
         filter_label_maps(maps[:, :16, :16], real)
     with pytest.raises(ValueError, match="positive"):
         filter_label_maps(maps, real, threshold=0)
+    with pytest.raises(ValueError, match="unknown filter method"):
+        filter_label_maps(maps, real, method="median")
+
+
+def test_size_matched_cleaning_keeps_real_maps_of_every_size_and_drops_misplaced_ones(case):
+    real = real_label_maps(case, 32)
+    odd = real[10:14].copy()
+    odd[:, :8, :8] = 6
+    maps = np.concatenate([real[10:14], real[30:34], odd])
+    report = filter_label_maps(maps, real)            # default: size-matched, 99 % of real maps kept
+    d = report_dict(report)
+    assert d["method"] == "size-matched" and d["threshold_256"] is None and d["real_quantile"] == 0.99
+    assert report.keep.tolist() == [True] * 8 + [False] * 4
+    assert d["real_fraction_over_threshold"] <= 0.03
+    assert sum(r["n"] for r in d["kept_by_brain_size"]) == 12
+    assert sum(r["n"] for r in d["real_kept_by_brain_size"]) == len(real) == 41
 
 
 def test_colors_follow_complete7():
@@ -113,7 +129,7 @@ def _cli(*args):
 def test_cli_sample_writes_maps_summary_and_overview(tiny_checkpoint, tmp_path, case):
     out = tmp_path / "maps"
     r = _cli("--n", 12, "--out", out, "--checkpoint", tiny_checkpoint, "--reference", case, "--size", 32,
-             "--seed", 7, "--threshold", 100000)
+             "--seed", 7, "--filter-method", "paper", "--threshold", 100000)
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())
     f = summary["filter"]
@@ -131,6 +147,24 @@ def test_cli_sample_writes_maps_summary_and_overview(tiny_checkpoint, tmp_path, 
         assert vol.kind == "labels" and vol.data.shape == (1, 32, 32) and vol.spacing == (8.0, 8.0, 8.0)
         assert np.array_equal(vol.data[0], expected[i])
     assert (out / "overview.png").stat().st_size > 100
+
+
+def test_cli_size_matched_filter_is_the_default_and_reports_pass_rates_by_brain_size(tiny_checkpoint, tmp_path,
+                                                                                     case, capsys):
+    out = tmp_path / "maps"
+    assert main(["pggan", "sample", "--n", "8", "--out", str(out), "--checkpoint", str(tiny_checkpoint),
+                 "--reference", str(case), "--size", "32", "--real-quantile", "0.9"]) == 0
+    f = json.loads((out / "summary.json").read_text())["filter"]
+    assert f["method"] == "size-matched" and f["real_quantile"] == 0.9 and f["real_maps"] == 41
+    assert 0.05 <= f["real_fraction_over_threshold"] <= 0.15
+    assert sum(r["n"] for r in f["kept_by_brain_size"]) == 8
+    assert "of their size" in capsys.readouterr().err
+    base = ["pggan", "sample", "--n", "2", "--out", str(tmp_path / "x"), "--checkpoint", str(tiny_checkpoint)]
+    for extra, message in ((["--filter-method", "paper", "--real-quantile", "0.9"], "size-matched filter"),
+                           (["--real-quantile", "0.9", "--threshold", "2"], "not both"),
+                           (["--real-quantile", "1.5"], "at most 1")):
+        assert main(base + extra) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_cli_refuses_to_overwrite_and_writes_all_without_filter(tiny_checkpoint, tmp_path, capsys):

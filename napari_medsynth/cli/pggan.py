@@ -49,9 +49,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "native size (default 256, the renderer's input; --kind mr: the native size)")
     s.add_argument("--no-filter", dest="filter", action="store_false",
                    help="write every map; do not apply the Z-score filter")
+    s.add_argument("--filter-method", choices=("size-matched", "paper"), default="size-matched",
+                   help="size-matched (default): compare each map with the real maps of similar brain area, "
+                        "threshold chosen on the real maps (see --real-quantile); paper: one set of pixel "
+                        "statistics and the paper's threshold, which prefers small brains")
+    s.add_argument("--real-quantile", type=float, default=None, metavar="Q",
+                   help="size-matched filter: keep maps as typical as this fraction of the real maps "
+                        "(default 0.99: the threshold discards 1%% of the real maps)")
     s.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="Z-score norm threshold for 256x256 maps, scaled for other sizes (default 500, the "
-                        "paper's; label maps only)")
+                   help="paper filter: Z-score norm threshold for 256x256 maps, scaled for other sizes "
+                        "(default 500, the paper's); size-matched filter: a fixed threshold in multiples of "
+                        "the median norm of real maps of the same size, instead of --real-quantile")
     s.add_argument("--reference", metavar="DIR",
                    help="real case folders (with _labels7 maps) to compare with; default: the data the "
                         "checkpoint was trained on (the sample cases for the shipped checkpoint)")
@@ -95,9 +103,17 @@ def _check_sample(args) -> None:
         raise ValueError(f"{out} already holds sampled maps (summary.json); choose another folder or pass "
                          "--overwrite")
     check_checkpoint_path(args.checkpoint)
-    if args.kind == "mr" and (args.reference or args.threshold is not None):
-        raise ValueError("the Z-score filter (--reference, --threshold) is for label maps; --kind mr writes every "
-                         "slice drawn")
+    if args.kind == "mr" and (args.reference or args.threshold is not None or args.real_quantile is not None):
+        raise ValueError("the Z-score filter (--reference, --threshold, --real-quantile) is for label maps; "
+                         "--kind mr writes every slice drawn")
+    if args.real_quantile is not None:
+        if args.filter_method != "size-matched":
+            raise ValueError("--real-quantile chooses the threshold of the size-matched filter; the paper filter "
+                             "takes --threshold")
+        if args.threshold is not None:
+            raise ValueError("give either --real-quantile or --threshold, not both")
+        if not 0.0 < args.real_quantile <= 1.0:
+            raise ValueError(f"--real-quantile must be above 0 and at most 1, not {args.real_quantile}")
     if args.kind == "labels" and args.slice_class:
         raise ValueError("--class chooses an MR model; use it with --kind mr")
     if args.filter and args.reference and not Path(args.reference).is_dir():
@@ -108,14 +124,16 @@ def _sample(args) -> int:
     if args.kind == "mr":
         return _sample_mr(args)
     out = Path(args.out)
-    threshold = 500.0 if args.threshold is None else args.threshold
+    threshold = args.threshold
+    if threshold is None and args.filter_method == "paper":
+        threshold = 500.0
     args.size = 256 if args.size is None else args.size
 
     import numpy as np
 
     from ..io.atomic import atomic_write_text
     from ..io.nifti import write_volume
-    from ..pggan.cleaning import filter_label_maps, real_label_maps, report_dict
+    from ..pggan.cleaning import REAL_QUANTILE, filter_label_maps, real_label_maps, report_dict
     from ..pggan.figures import contact_sheet, save_rgb_png
     from ..pggan.sample import LabelMapSampler
 
@@ -126,7 +144,8 @@ def _sample(args) -> int:
     report = None
     if args.filter:
         real = real_label_maps(reference, args.size)
-        z = filter_label_maps(maps, real, threshold)
+        z = filter_label_maps(maps, real, threshold, method=args.filter_method,
+                              real_quantile=args.real_quantile or REAL_QUANTILE)
         keep, report = z.keep, report_dict(z, threshold)
         print(z.summary(), file=sys.stderr)
 

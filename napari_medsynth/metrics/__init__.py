@@ -17,7 +17,8 @@ _EXPORTS = {
     "sliced_wasserstein_distance": "swd", "SWDResult": "swd",
     "c2st_statistics": "c2st", "C2STResult": "c2st",
     "kmeans_clusters": "cleaning", "Clusters": "cleaning", "zscore_filter": "cleaning",
-    "ZScoreReport": "cleaning",
+    "ZScoreReport": "cleaning", "size_matched_zscore_filter": "cleaning", "SizeMatchedReport": "cleaning",
+    "pass_rate_by_size": "cleaning",
     "tsne_embedding": "tsne", "save_tsne_figure": "tsne", "Embedding": "tsne",
     "frechet_distance": "fid", "frechet_distance_of": "fid", "gaussian_frechet_distance": "fid",
 }

@@ -20,6 +20,14 @@ typical real image"; scale it for other sizes. Pixels that are constant over all
 (background) have zero spread; there the spread is floored at ``min_std`` (default 1 % of the
 real images' overall standard deviation) so that a synthetic image that puts anything there
 counts heavily, instead of dividing by zero.
+
+The paper's filter prefers small images of the object: where real brains of different sizes
+overlap only sometimes (the rim of the head), the real spread is small, and a large brain puts
+tissue there, while a small brain leaves pixels empty where the real mean is only moderate.
+:func:`size_matched_zscore_filter` compares each image with the real images *of its own size*
+(foreground area in quantile bins of the real areas), and chooses the threshold on the real
+images themselves, from their leave-one-out norms, so the same fraction of real images passes in
+every size bin and synthetic images are not judged by their size.
 """
 
 from __future__ import annotations
@@ -120,6 +128,152 @@ class ZScoreReport:
         return (f"discarded {self.n_discarded} of {len(self.keep)} synthetic images "
                 f"({self.fraction_discarded:.1%}) with norm > {self.threshold:g}; the same threshold "
                 f"would discard {self.real_fraction_over:.1%} of the real images")
+
+
+@dataclass(frozen=True)
+class SizeMatchedReport(ZScoreReport):
+    """:class:`ZScoreReport` of :func:`size_matched_zscore_filter`, with the size of every image."""
+
+    sizes: np.ndarray = None        # (N,) foreground fraction of each synthetic image
+    real_sizes: np.ndarray = None   # (M,)
+    edges: np.ndarray = None        # (bins + 1,) size-bin edges (quantiles of the real sizes)
+    real_quantile: float | None = None  # the threshold is this quantile of the real norms (None: given)
+
+    def summary(self) -> str:
+        chosen = (f" (the {self.real_quantile:.0%} quantile of the real images' leave-one-out norms)"
+                  if self.real_quantile is not None else "")
+        return (f"discarded {self.n_discarded} of {len(self.keep)} synthetic images "
+                f"({self.fraction_discarded:.1%}) with a norm over {self.threshold:.2f} x the median of the real "
+                f"images of their size{chosen}; "
+                f"the same threshold discards {self.real_fraction_over:.1%} of the real images")
+
+
+def foreground_fraction(images) -> np.ndarray:
+    """(N,) fraction of non-zero pixels of each image (N, H, W): the brain area of a label map."""
+    a = np.asarray(images)
+    return (a.reshape(len(a), -1) != 0).mean(axis=1)
+
+
+def size_bins(real_sizes: np.ndarray, bins: int) -> np.ndarray:
+    """``bins + 1`` edges splitting ``real_sizes`` into bins of (about) equal counts."""
+    edges = np.quantile(np.asarray(real_sizes, dtype=np.float64), np.linspace(0.0, 1.0, int(bins) + 1))
+    return edges
+
+
+def bin_of(sizes, edges: np.ndarray) -> np.ndarray:
+    """Bin index 0..len(edges)-2 of each size; sizes beyond the outer edges go to the outer bins."""
+    return np.searchsorted(np.asarray(edges)[1:-1], np.asarray(sizes, dtype=np.float64), side="right")
+
+
+def pass_rate_by_size(sizes, keep, edges: np.ndarray) -> list[dict]:
+    """Per size bin: its edges, how many images fall in it and what fraction of them is kept."""
+    sizes, keep = np.asarray(sizes), np.asarray(keep, dtype=bool)
+    which = bin_of(sizes, edges)
+    rows = []
+    for b in range(len(edges) - 1):
+        hit = which == b
+        rows.append({"bin": b, "size_from": round(float(edges[b]), 4), "size_to": round(float(edges[b + 1]), 4),
+                     "n": int(hit.sum()), "kept": round(float(keep[hit].mean()), 4) if hit.any() else None})
+    return rows
+
+
+def size_matched_zscore_filter(synthetic, real, *, bins: int = 6, real_quantile: float = 0.99,
+                               threshold: float | None = None, sizes=None, real_sizes=None,
+                               min_std: float | None = None, prior: float = 4.0,
+                               chunk_size: int = 256) -> SizeMatchedReport:
+    """The Z-score norm filter with the per-pixel statistics of the real images of the same size.
+
+    ``synthetic`` (N, H, W) and ``real`` (M, H, W). ``sizes`` / ``real_sizes`` (default: the
+    foreground fraction, :func:`foreground_fraction`) put every image in one of ``bins`` bins with
+    edges at quantiles of the real sizes (images outside the real range go to the outer bins).
+    Each image is standardised with the mean and spread of the real images of its bin; a real
+    image's own norm leaves the image out of its bin's statistics (leave-one-out), so real and
+    synthetic images are measured alike. The norm of a typical image grows with its object (about
+    the square root of its pixels with real variation), so norms are reported *relative to the
+    median real norm of the bin*: 1.0 is a typical real image of that size. The threshold is the
+    ``real_quantile`` quantile of the real images' relative norms (or ``threshold``, in the same
+    units, if given), so about ``1 - real_quantile`` of the real images is discarded, in every bin
+    alike, and a synthetic image passes if it is as typical for its size as most real images are
+    for theirs.
+    """
+    if not 0.0 < real_quantile <= 1.0:
+        raise ValueError(f"real_quantile must be in (0, 1], not {real_quantile}")
+    if threshold is not None and (not np.isfinite(threshold) or threshold <= 0):
+        raise ValueError(f"threshold must be a positive number; got {threshold}")
+    n_syn = _count(synthetic, "synthetic", 1)
+    m = _count(real, "real", 2)
+    bins = int(bins)
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, not {bins}")
+    if not prior >= 0:
+        raise ValueError(f"prior must not be negative; got {prior}")
+    if m < 3 * bins:
+        raise ValueError(f"{m} real images are too few for {bins} size bins (at least 3 per bin); use fewer bins "
+                         "or more real images")
+    real_sizes = foreground_fraction(real) if real_sizes is None else np.asarray(real_sizes, dtype=np.float64)
+    sizes = foreground_fraction(synthetic) if sizes is None else np.asarray(sizes, dtype=np.float64)
+    if len(real_sizes) != m or len(sizes) != n_syn:
+        raise ValueError("sizes and real_sizes must give one number per image")
+    edges = size_bins(real_sizes, bins)
+    real_bin, syn_bin = bin_of(real_sizes, edges), bin_of(sizes, edges)
+
+    first = image_stack(real[:1], "real")
+    shape = first.shape[1:]
+    sums = np.zeros((bins, *shape))
+    squares = np.zeros((bins, *shape))
+    counts = np.bincount(real_bin, minlength=bins).astype(np.float64)
+    start = 0
+    for chunk in _chunks(real, "real", chunk_size):
+        b = real_bin[start:start + len(chunk)]
+        np.add.at(sums, b, chunk)
+        np.add.at(squares, b, chunk ** 2)
+        start += len(chunk)
+    if (counts < 3).any():
+        raise ValueError("some size bins hold fewer than 3 real images (many images of one size); use fewer bins")
+    mean = sums / counts[:, None, None]
+    if min_std is None:
+        total = sums.sum(0).sum() / (m * first[0].size)
+        pooled = float(np.sqrt(max(squares.sum() / (m * first[0].size) - total ** 2, 0.0)))
+        min_std = 0.01 * pooled if pooled > 0 else 1.0
+    elif not min_std > 0:
+        raise ValueError(f"min_std must be positive; got {min_std}")
+    # A bin's spread is shrunk towards the spread at that pixel over all real images (``prior``
+    # pseudo-images), so a pixel that happens to be constant in a small bin is not a wall.
+    overall = np.maximum(squares.sum(0) / m - (sums.sum(0) / m) ** 2, 0.0)
+    n_bin = counts[:, None, None]
+
+    def spread(n, var):
+        return np.maximum(np.sqrt((n * var + prior * overall) / (n + prior)), min_std)
+
+    scale = spread(n_bin, np.maximum(squares / n_bin - mean ** 2, 0.0))
+
+    syn_norms, start = [], 0
+    for chunk in _chunks(synthetic, "synthetic", chunk_size):
+        if chunk.shape[1:] != shape:
+            raise ValueError(f"synthetic images are {chunk.shape[1:]}, real images {shape}")
+        b = syn_bin[start:start + len(chunk)]
+        z = (chunk - mean[b]) / scale[b]
+        syn_norms.append(np.sqrt((z.reshape(len(z), -1) ** 2).sum(axis=1)))
+        start += len(chunk)
+    real_norms, start = [], 0
+    for chunk in _chunks(real, "real", chunk_size):
+        b = real_bin[start:start + len(chunk)]
+        rest = (counts[b] - 1.0)[:, None, None]
+        loo_mean = (sums[b] - chunk) / rest
+        loo_var = np.maximum((squares[b] - chunk ** 2) / rest - loo_mean ** 2, 0.0)
+        z = (chunk - loo_mean) / spread(rest, loo_var)
+        real_norms.append(np.sqrt((z.reshape(len(z), -1) ** 2).sum(axis=1)))
+        start += len(chunk)
+    syn_norms, real_norms = np.concatenate(syn_norms), np.concatenate(real_norms)
+    typical = np.array([np.median(real_norms[real_bin == b]) for b in range(bins)])
+    typical = np.where(typical > 0, typical, 1.0)
+    syn_norms, real_norms = syn_norms / typical[syn_bin], real_norms / typical[real_bin]
+    quantile = None
+    if threshold is None:
+        quantile = float(real_quantile)
+        threshold = float(np.quantile(real_norms, quantile))
+    return SizeMatchedReport(syn_norms, float(threshold), syn_norms <= threshold, real_norms, sizes=sizes,
+                             real_sizes=real_sizes, edges=edges, real_quantile=quantile)
 
 
 def pixel_statistics(real, chunk_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
