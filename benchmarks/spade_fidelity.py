@@ -21,9 +21,11 @@ background (class 0) at exactly 0.
   real slice within the class; the median ratio per class.
 * Enhancing-tumor / WM contrast on T1-Gd: per case, mean(ET) / mean(WM) of the render over that of
   the real scan (cases with ET only).
-* Machine Turing test on whole slices (:func:`napari_medsynth.evaluate.turing.machine_turing_test`,
-  240 x 240 crops = the whole slice): a fresh CNN learns real vs render on two patients and is
-  scored on the third, once with each patient held out; accuracy per fold and the mean.
+* Machine Turing test (:func:`napari_medsynth.evaluate.turing.machine_turing_test`; whole 240 x 240
+  slices, or ``--turing-patch`` px crops that are at least half brain, in training and in testing):
+  a fresh CNN learns real vs render on two patients and is scored on the third, once with each
+  patient held out; accuracy and AUC per fold and the mean accuracy. ``--turing-only`` reruns just
+  this test and keeps the other saved numbers.
 
 Writes docs/spade_fidelity.md and the contact sheets docs/spade_fidelity_sheet.png (real | render |
 map, every sequence, one tumor slice per case, 1 mm per pixel) and docs/spade_fidelity_zoom.png
@@ -148,6 +150,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "docs"))
     p.add_argument("--skip-turing", action="store_true")
+    p.add_argument("--turing-only", action="store_true",
+                   help="rerun only the machine Turing test; the other numbers and the sheets stay as saved")
     p.add_argument("--turing-sequences", default="t1ce,flair", help="sequences of the machine Turing test")
     p.add_argument("--turing-patch", type=int, default=0,
                    help="side of the random crops the Turing classifier sees (0: the whole 240 x 240 slice)")
@@ -187,7 +191,10 @@ def main(argv=None) -> int:
         print(f"{case}: {len(labels)} slices rendered", flush=True)
     render_s = time.perf_counter() - t0
     real, fake, labels, group = (np.concatenate(a) for a in (reals, fakes, labs, groups))
-    results = measure(real, fake, labels, mods)
+    saved = json.loads((out_dir / "spade_fidelity.json").read_text()) if args.turing_only else None
+    if saved is not None and (saved["sha256"] != renderer.sha256 or saved["held_out"] != cases):
+        raise SystemExit("--turing-only: the saved report is of another checkpoint or other held-out cases")
+    results = saved["metrics"] if saved is not None else measure(real, fake, labels, mods)
     print(json.dumps(results, indent=1))
 
     turing = {}
@@ -204,13 +211,16 @@ def main(argv=None) -> int:
                 print(f"Turing {name} fold {cases[k]}: {res}", flush=True)
             turing[name] = folds
 
+    if saved is not None:
+        per_case = saved["per_case"]
     card = {"checkpoint": str(renderer.path), "sha256": renderer.sha256, "step": renderer.step,
             "held_out": cases, "per_case": per_case, "metrics": results, "turing": turing,
             "render_seconds": render_s, "n_slices": int(len(labels)),
             "machine": f"{cpu_name()}, {os.cpu_count()} cores, {args.threads} torch thread(s)"}
     atomic_write_text(out_dir / "spade_fidelity.json", json.dumps(card, indent=1) + "\n")
     write_report(out_dir, card, mods)
-    make_sheets(out_dir, real, fake, labels, group, cases, mods)
+    if saved is None:
+        make_sheets(out_dir, real, fake, labels, group, cases, mods)
     return 0
 
 
@@ -219,10 +229,11 @@ def _turing_fold(test, real, fake, group, k, args) -> dict:
     patch = args.turing_patch or real.shape[-1]
     res = test(real, fake, patch=patch, steps=args.turing_steps, seed=0, threads=args.threads,
                real_groups=group, fake_groups=group, test_groups=[k], batch_size=16 if patch > 128 else 32, width=8)
-    # the share of test images called real: 0 or 1 means the classifier learnt nothing (one answer for all)
-    called_real = float(np.mean(res.probabilities > 0.5))
+    # the share of test images called real: 0 or 1 means one answer for all (nothing learnt, or a
+    # patient shift the 0.5 threshold does not survive; the AUC tells which)
     return {"accuracy": res.accuracy, "ci": [res.ci_low, res.ci_high], "p": res.p_value, "n_test": res.statistics.n,
-            "steps": res.steps, "patch": patch, "called_real": called_real}
+            "steps": res.steps, "patch": patch, "called_real": res.called_real, "auc": res.auc,
+            "crops": "on the brain (>= 50 % foreground)"}
 
 
 def _fmt_range(value, goal) -> str:
@@ -262,20 +273,27 @@ def write_report(out_dir: Path, card: dict, mods: list[str]) -> None:
     if card["turing"]:
         first = card["turing"][next(iter(card["turing"]))][0]
         seen = "whole 240 × 240 slices" if first["patch"] >= 240 else f"random {first['patch']} px crops of the slices"
+        if "auc" in first:
+            seen += " on the brain (crops at least half brain, in training and in testing)"
         lines += ["", f"Machine Turing test, the CNN seeing {seen} (goal ≤ 0.70; one patient tested per fold, "
-                  "the other two train a fresh CNN; in brackets the 95 % interval, then the share of test "
-                  "images the CNN called real — 0 or 1 means it learnt nothing):", "",
+                  "the other two train a fresh CNN; accuracy with its 95 % interval, then"
+                  + (" the AUC (chance that a real slice scores above a render, free of the 0.5 threshold) and"
+                     if "auc" in first else "")
+                  + " the share of test images the CNN called real — 0 or 1 means one answer for all):", "",
                   "| sequence | " + " | ".join(card["held_out"]) + " | result |",
                   "|---|" + "---|" * (len(card["held_out"]) + 1)]
         for name, folds in card["turing"].items():
             learnt = [f for f in folds if 0.02 < f["called_real"] < 0.98]  # one answer for all: learnt nothing
-            cells = " | ".join(f"{f['accuracy']:.2f} [{f['ci'][0]:.2f}, {f['ci'][1]:.2f}], {f['called_real']:.2f}"
+            cells = " | ".join(f"{f['accuracy']:.2f} [{f['ci'][0]:.2f}, {f['ci'][1]:.2f}], "
+                               + (f"AUC {f['auc']:.2f}, " if "auc" in f else "") + f"{f['called_real']:.2f}"
                                for f in folds)
             if len(learnt) < len(folds):
                 verdict = f"inconclusive: {len(folds) - len(learnt)} of {len(folds)} classifiers learnt nothing"
             else:
                 mean = float(np.mean([f["accuracy"] for f in folds]))
                 verdict = f"{mean:.2f} {'✓' if mean <= GOALS['turing'] else '✗'}"
+            if "auc" in folds[0]:
+                verdict += f" (mean AUC {np.mean([f['auc'] for f in folds]):.2f})"
             lines.append(f"| {NAMES[name]} | {cells} | {verdict} |")
         steps = card["turing"][next(iter(card["turing"]))][0]["steps"]
         lines += ["", f"Each classifier trained {steps} steps (a short run can miss subtle differences). A fold counts "

@@ -79,3 +79,85 @@ def test_bad_input_is_explained(kwargs, message):
     args = {"real": smooth_images(10), "fake": noisy_images(10), "patch": 32, "steps": 1, **kwargs}
     with pytest.raises(EvaluationError, match=message):
         machine_turing_test(**args)
+
+
+def brain_slices(n, texture, side=96, seed=0):
+    """Skull-stripped-like slices: a textured disc (radius 20) on exact zero air, in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    out = np.zeros((n, side, side), np.float32)
+    for i in range(n):
+        cy, cx = rng.uniform(40, 56, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < 20 ** 2
+        noise = rng.normal(size=(side, side))
+        tex = gaussian_filter(noise, 2.5) * 6 if texture == "smooth" else noise * 0.6
+        out[i] = np.where(disc, np.clip(0.2 + 0.3 * tex, -0.9, 0.9), 0.0)
+    return out
+
+
+def test_slices_in_air_are_told_apart_from_crops_on_the_brain():
+    # 32 px crops of 96 px slices: most random crops and all corner crops are air, the same in
+    # both sets; the test must look at the brain.
+    real, fake = brain_slices(40, "noisy", seed=1), brain_slices(40, "smooth", seed=2)
+    result = machine_turing_test(real, fake, patch=32, steps=60, seed=0, threads=1)
+    assert result.accuracy >= 0.85 and result.auc >= 0.9
+    assert 0.2 <= result.called_real <= 0.8
+    d = result.to_dict()
+    assert d["auc"] == pytest.approx(result.auc, abs=1e-4) and "called_real" in d
+
+
+def test_auc_ranks_without_the_threshold():
+    from napari_medsynth.metrics.c2st import c2st_statistics
+    from napari_medsynth.evaluate.turing import TuringResult
+
+    # every test image scored above 0.5 (accuracy 0.5), but real above synthetic: AUC 1
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.55, 0.52])
+    truth = np.array([1, 1, 1, 0, 0, 0], np.int8)
+    r = TuringResult(c2st_statistics(p, truth), 10, 10, 5, 32, p, truth)
+    assert r.accuracy == 0.5 and r.auc == 1.0 and r.called_real == 1.0
+    tied = TuringResult(c2st_statistics(np.full(4, 0.5), truth[1:5]), 1, 1, 1, 32, np.full(4, 0.5), truth[1:5])
+    assert tied.auc == 0.5
+
+
+def test_training_crops_are_redrawn_until_they_show_the_brain(tmp_path):
+    from napari_medsynth.train.arrays import ArrayDataset, write_array_dataset
+
+    images = brain_slices(4, "noisy", seed=3)
+    write_array_dataset(tmp_path, images, np.zeros(4, np.int64))
+
+    def foreground(ds):
+        rng = np.random.default_rng(0)
+        return np.array([(ds.sample(i % 4, rng)[0] != 0).mean() for i in range(200)])
+
+    anywhere = foreground(ArrayDataset(tmp_path, 32))
+    on_brain = foreground(ArrayDataset(tmp_path, 32, min_foreground=0.5))
+    assert (anywhere < 0.5).mean() > 0.5          # most random 32 px crops of these slices are air
+    assert (on_brain >= 0.5).mean() > 0.95
+    with pytest.raises(Exception, match="min_foreground"):
+        ArrayDataset(tmp_path, 32, min_foreground=1.5)
+
+
+def test_foreground_crops_score_the_brain_not_the_air():
+    import torch
+
+    from napari_medsynth.evaluate import predict_crops
+
+    class MeanBrightness(torch.nn.Module):
+        def forward(self, x):  # logit of class 1 grows with the crop's mean
+            m = x.mean(dim=(1, 2, 3))
+            return torch.stack([torch.zeros_like(m), 10 * m], 1)
+
+    side, size = 96, 32
+    img = np.zeros((2, side, side), np.float32)
+    img[0, 32:64, 32:64] = 1.0      # a bright brain in the middle, air around it
+    net = MeanBrightness()
+    five = predict_crops(net, img, size, crops="five")[:, 1]
+    brain = predict_crops(net, img, size, crops="foreground")[:, 1]
+    # grid of 32 px crops at stride 16: the one on the brain (mean 1) and the four half on it (mean
+    # 0.5) reach 50 % foreground; the others are averaged out
+    sig = (lambda v: float(torch.sigmoid(torch.tensor(v))))
+    assert brain[0] == pytest.approx((sig(10.0) + 4 * sig(5.0)) / 5, abs=1e-5)
+    assert five[0] < brain[0] - 0.3                     # four air corners pull "five" to 0.5
+    assert brain[1] == pytest.approx(0.5)               # all air: the crop with most foreground (none) still scores
+    with pytest.raises(ValueError, match="crops must be"):
+        predict_crops(net, img, size, crops="corners")

@@ -64,27 +64,53 @@ def load_trained(recipe: str, out_dir: str | os.PathLike, network: str = "net"):
 
 @torch.no_grad()
 def predict_crops(net: torch.nn.Module, images: np.ndarray, size: int, batch_size: int = 64,
-                  crops: str = "five") -> np.ndarray:
+                  crops: str = "five", min_foreground: float = 0.5) -> np.ndarray:
     """Softmax class probabilities (N, K) of ``images`` (N, S, S), averaged over crops.
 
     With ``S > size`` the image is seen through ``size`` x ``size`` crops: the centre one
-    (``crops="center"``) or the centre and the four corners (``"five"``), whose probabilities are
-    averaged; with ``S == size`` the whole image.
+    (``crops="center"``), the centre and the four corners (``"five"``), or (``"foreground"``)
+    every crop of a grid with half-crop stride whose foreground (pixels that differ from the
+    image's corner pixel) covers at least ``min_foreground`` of it, or the crop with the most
+    foreground where none does; their probabilities are averaged. With ``S == size`` the whole
+    image. On brain slices the corners of "five" are empty air, the same in every image, so
+    "foreground" is what a classifier of the brain should see.
     """
     images = np.asarray(images, dtype=np.float32)
     side = images.shape[-1]
     if side < size:
         raise EvaluationError(f"images are {side} px, smaller than the network input {size}")
+    if crops not in ("center", "five", "foreground"):
+        raise ValueError(f"crops must be 'center', 'five' or 'foreground', not {crops!r}")
     c, e = (side - size) // 2, side - size
-    offsets = [(c, c)] if crops == "center" or side == size else [(c, c), (0, 0), (0, e), (e, 0), (e, e)]
+    if crops == "center" or side == size:
+        offsets = [(c, c)]
+    elif crops == "five":
+        offsets = [(c, c), (0, 0), (0, e), (e, 0), (e, e)]
+    else:
+        steps = sorted(set(list(range(0, e + 1, max(1, size // 2))) + [e]))
+        offsets = [(t, l) for t in steps for l in steps]
     net.eval()
     total = None
-    for top, left in offsets:
-        view = images[:, top:top + size, left:left + size]
+    weights = np.zeros((len(images), len(offsets)), np.float32)
+    if crops == "foreground" and side > size:
+        foreground = images != images[:, :1, :1]
+        fractions = np.stack([foreground[:, t:t + size, l:l + size].mean(axis=(1, 2)) for t, l in offsets], 1)
+        weights = (fractions >= min_foreground).astype(np.float32)
+        none = weights.sum(1) == 0
+        weights[none, fractions[none].argmax(1)] = 1.0
+    else:
+        weights[:] = 1.0
+    for k, (top, left) in enumerate(offsets):
+        use = np.flatnonzero(weights[:, k] > 0)
+        if not len(use):
+            continue
+        view = images[use, top:top + size, left:left + size]
         parts = []
         for start in range(0, len(view), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(view[start:start + batch_size, None]))
             parts.append(torch.softmax(net(x).float(), dim=1).numpy())
         probs = np.concatenate(parts)
-        total = probs if total is None else total + probs
-    return total / len(offsets)
+        if total is None:
+            total = np.zeros((len(images), probs.shape[1]), np.float64)
+        total[use] += probs
+    return (total / weights.sum(1, keepdims=True)).astype(np.float32)

@@ -4,15 +4,20 @@ A classifier two-sample test (C2ST; Lopez-Paz & Oquab 2017). Both sets are split
 part and a held-out part (by image, or by group, e.g. patient, so that slices of one scan never
 sit on both sides). A small ResNet-18-style network (recipe "c2st", trained through the one
 :class:`~napari_medsynth.train.trainer.Trainer`) learns real (1) vs synthetic (0) on random
-``patch`` x ``patch`` crops of the training part; it then classifies the held-out images
-(probabilities averaged over five crops), balanced to equally many real and synthetic images.
+``patch`` x ``patch`` crops of the training part (crops that are mostly air around the brain are
+drawn again, see ``min_foreground``); it then classifies the held-out images (probabilities
+averaged over every grid crop on the image's foreground), balanced to equally many real and
+synthetic images.
 The accuracy with its 95 % Wilson interval and a one-sided binomial p-value against 0.5 come from
 :func:`napari_medsynth.metrics.c2st.c2st_statistics`.
 
 Reading it: ~0.5 (interval containing 0.5, p >= 0.05) means this classifier could not tell the
 sets apart; near 1.0 means the synthetic images are easy to spot. Like the human reader studies,
 the test is only as strong as the classifier: a short run can miss subtle differences, so report
-the training steps with the result.
+the training steps with the result. :attr:`TuringResult.auc` (the chance that a real test image
+scores above a synthetic one) does not depend on the 0.5 threshold: a classifier trained on other
+patients may put every image of a new patient on one side of 0.5 (accuracy 0.5) and still rank
+real above synthetic.
 """
 
 from __future__ import annotations
@@ -58,10 +63,29 @@ class TuringResult:
     def p_value(self) -> float:
         return self.statistics.p_value
 
+    @property
+    def auc(self) -> float:
+        """Area under the ROC curve of the held-out scores: P(real scores above synthetic), ties half."""
+        p = np.asarray(self.probabilities, dtype=np.float64)
+        truth = np.asarray(self.labels) == 1
+        real, fake = p[truth], p[~truth]
+        if not len(real) or not len(fake):
+            return float("nan")
+        above = (real[:, None] > fake[None, :]).mean()
+        ties = (real[:, None] == fake[None, :]).mean()
+        return float(above + 0.5 * ties)
+
+    @property
+    def called_real(self) -> float:
+        """Share of held-out images called real: 0 or 1 means one answer for all (nothing learnt,
+        or a shift between training and test patients that the threshold does not survive)."""
+        return float(np.mean(np.asarray(self.probabilities) > 0.5))
+
     def to_dict(self) -> dict:
         s = asdict(self.statistics)
         s["distinguishable"] = self.statistics.distinguishable
-        return {"statistics": s, "n_train_real": self.n_train_real, "n_train_fake": self.n_train_fake,
+        return {"statistics": s, "auc": round(self.auc, 4), "called_real": round(self.called_real, 4),
+                "n_train_real": self.n_train_real, "n_train_fake": self.n_train_fake,
                 "n_test": self.statistics.n, "steps": self.steps, "patch": self.patch,
                 "checkpoint_dir": self.checkpoint_dir}
 
@@ -69,7 +93,8 @@ class TuringResult:
 def machine_turing_test(real, fake, patch: int = 64, steps: int = 300, seed: int = 0, holdout: float = 0.3,
                         threads: int | None = None, work_dir: str | os.PathLike | None = None,
                         progress: Progress | None = None, *, real_groups=None, fake_groups=None,
-                        batch_size: int = 32, width: int = 8, lr: float = 1e-3, test_groups=None) -> TuringResult:
+                        batch_size: int = 32, width: int = 8, lr: float = 1e-3, test_groups=None,
+                        min_foreground: float = 0.5) -> TuringResult:
     """Train a fresh CNN to tell ``real`` from ``fake`` and score it on held-out images.
 
     ``real``, ``fake``: (N, H, W) float images of one size, in a common intensity range (e.g. both
@@ -79,6 +104,9 @@ def machine_turing_test(real, fake, patch: int = 64, steps: int = 300, seed: int
     ``real_groups`` / ``fake_groups``: optional (N,) ids (e.g. patient); a group is never split.
     ``test_groups``: the group ids to test on (e.g. one patient per fold of a cross-validation);
     default: ``holdout`` of the groups, drawn at random.
+    ``min_foreground``: training crops are redrawn until this fraction of them is foreground (pixels
+    that differ from the image's corner pixel, i.e. not the air around a brain), and test images are
+    scored on the grid crops that are; 0 uses any crop and the centre and corner crops.
     ``work_dir``: where the training data and checkpoint go (a temporary folder if None).
     ``progress(done, total, message)`` is called after every training step.
     """
@@ -95,6 +123,8 @@ def machine_turing_test(real, fake, patch: int = 64, steps: int = 300, seed: int
         raise EvaluationError(f"holdout must be a fraction between 0 and 1; got {holdout}")
     if steps < 1:
         raise EvaluationError(f"steps must be at least 1; got {steps}")
+    if not 0.0 <= min_foreground <= 1.0:
+        raise EvaluationError(f"min_foreground must be a fraction from 0 to 1; got {min_foreground}")
     rng = np.random.default_rng(seed)
     train_r, test_r = _split(len(real), real_groups, holdout, rng, "real", test_groups)
     train_f, test_f = _split(len(fake), fake_groups, holdout, rng, "fake", test_groups)
@@ -105,14 +135,15 @@ def machine_turing_test(real, fake, patch: int = 64, steps: int = 300, seed: int
     images = np.concatenate([real[train_r], fake[train_f]])
     labels = np.concatenate([np.ones(len(train_r), np.int64), np.zeros(len(train_f), np.int64)])
     overrides = {"image_size": patch, "batch_size": batch_size, "width": width, "lr": lr, "n_classes": 2,
-                 "augment": "flip", "balance": True}
+                 "augment": "flip", "balance": True, "min_foreground": float(min_foreground)}
 
     def run(folder: Path) -> TuringResult:
         net, _ = fit_network("c2st", folder, images, labels, steps=steps, seed=seed, threads=threads,
                              overrides=overrides, progress=progress, label="machine Turing test")
         test = np.concatenate([real[test_r], fake[test_f]])
         truth = np.concatenate([np.ones(n_test, np.int8), np.zeros(n_test, np.int8)])
-        p_real = predict_crops(net, test, patch)[:, 1]
+        p_real = predict_crops(net, test, patch, crops="foreground" if min_foreground > 0 else "five",
+                               min_foreground=min_foreground)[:, 1]
         return TuringResult(c2st_statistics(p_real, truth), len(train_r), len(train_f), steps, patch,
                             p_real, truth, str(folder / "run") if work_dir is not None else "")
 

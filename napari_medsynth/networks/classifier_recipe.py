@@ -33,6 +33,8 @@ class ClassifierConfig(RecipeConfig):
     #: "none", "flip" or "classic" (see napari_medsynth.train.arrays).
     augment: str = "flip"
     balance: bool = True
+    #: Redraw random crops until this fraction of them is foreground (0: any crop; see ArrayDataset).
+    min_foreground: float = 0.0
 
 
 @register_recipe("classifier")
@@ -56,7 +58,8 @@ class ClassifierRecipe(Recipe):
 
     def make_dataset(self, data_dir: str, pattern: str = "*") -> ArrayDataset:
         c = self.config
-        ds = ArrayDataset(data_dir, c.image_size, augment=c.augment, balance=c.balance)
+        ds = ArrayDataset(data_dir, c.image_size, augment=c.augment, balance=c.balance,
+                          min_foreground=c.min_foreground)
         if ds.labels.min() < 0 or ds.labels.max() >= c.n_classes:
             raise ValueError(f"class indices must lie in 0..{c.n_classes - 1}; found {ds.labels.min()}.."
                              f"{ds.labels.max()} (set n_classes)")

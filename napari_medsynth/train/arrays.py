@@ -17,6 +17,12 @@ when ``S > s`` (centre crops in :meth:`ArrayDataset.eval_images`), optionally au
   and zoom up to 8 %) and, with probability 1/2, an elastic deformation: the classic data
   augmentation of the papers, with MONAI's transforms; masks follow with nearest interpolation.
 
+With ``min_foreground`` > 0 a random crop is drawn again, centred on a random foreground pixel
+(up to 10 times, then the one with the most foreground is kept), until at least that fraction of
+it is foreground, i.e. differs from the
+image's corner pixel (the air around a skull-stripped slice): on brain slices most random crops
+of a small size are otherwise empty, and a classifier learns nothing from them.
+
 With ``balance`` every class is drawn equally often (indices of smaller classes repeat), so a
 classifier is not rewarded for always answering the larger class. All randomness comes from
 ``np.random.default_rng(key)`` per item, never from a global generator.
@@ -60,7 +66,7 @@ def write_array_dataset(folder: str | os.PathLike, images, labels, masks=None) -
 
 class ArrayDataset:
     def __init__(self, folder: str | os.PathLike, size: int, augment: str = "none", balance: bool = True,
-                 need_masks: bool = False):
+                 need_masks: bool = False, min_foreground: float = 0.0):
         self.root = Path(folder)
         path = self.root / ARRAY_FILE
         if not path.is_file():
@@ -76,6 +82,9 @@ class ArrayDataset:
         if need_masks and self.masks is None:
             raise DatasetError(f"{path} holds no masks; segmentation needs one mask per image")
         self.size, self.augment = int(size), augment
+        if not 0.0 <= min_foreground <= 1.0:
+            raise DatasetError(f"min_foreground must be a fraction from 0 to 1, not {min_foreground}")
+        self.min_foreground = float(min_foreground)
         if self.images.shape[1] < self.size:
             raise DatasetError(f"images are {self.images.shape[1]} px, smaller than the sample size {self.size}")
         if len(self.images) == 0:
@@ -114,7 +123,22 @@ class ArrayDataset:
             pair = pair[:, :, ::-1]
         if self.augment == "classic":
             pair = self._classic(pair, int(rng.integers(2**31)))
-        top, left = rng.integers(0, pair.shape[1] - self.size + 1, size=2)
+        room = pair.shape[1] - self.size
+        top, left = rng.integers(0, room + 1, size=2)
+        if self.min_foreground > 0 and room > 0:
+            foreground = pair[0] != pair[0, 0, 0]
+            pixels = np.flatnonzero(foreground)
+            best, best_fraction = (top, left), -1.0
+            for _ in range(10):
+                fraction = float(self._crop(foreground, top, left).mean())
+                if fraction > best_fraction:
+                    best, best_fraction = (top, left), fraction
+                if fraction >= self.min_foreground or not len(pixels):
+                    break
+                # the next crop is centred on a random foreground pixel
+                y, x = divmod(int(pixels[rng.integers(len(pixels))]), pair.shape[2])
+                top, left = (int(np.clip(v - self.size // 2, 0, room)) for v in (y, x))
+            top, left = best
         return np.ascontiguousarray(self._crop(pair, top, left))
 
     def _classic(self, pair: np.ndarray, seed: int) -> np.ndarray:
