@@ -275,7 +275,8 @@ def main() -> int:
         "training_cases": train, "held_out_cases": held, "n_training_maps": len(real), "n_held_out_maps": len(heldout),
         "min_tumor_pixels": min_tumor,
         "filter_size_matched": {"threshold": fair.threshold, "real_quantile": fair.real_quantile,
-                                "generated_kept": float(fair.keep.mean()), "held_out_kept": float(fair_held.keep.mean()),
+                                "generated_kept": float(fair.keep.mean()),
+                                "held_out_kept": float(fair_held.keep.mean()),
                                 "training_kept": float(1 - fair.real_fraction_over), "by_brain_size": fair_bins},
         "filter_paper": {"threshold_applied": paper.threshold, "generated_kept": float(paper.keep.mean()),
                          "held_out_kept": float(paper_held.keep.mean()),
@@ -299,9 +300,10 @@ def main() -> int:
     results["subregion_share_of_tumor"] = {
         k: (d["subregions"].mean(0).round(3).tolist() if len(d["subregions"]) else None)
         for k, d in (("training", d_real), ("held_out", d_held), ("generated", d_gen))}
-    results["subregion_ks"] = {NAMES[c]: {"generated_vs_training": ks(d_gen["subregions"][:, i], d_real["subregions"][:, i]),
-                                          "held_out_vs_training": ks(d_held["subregions"][:, i], d_real["subregions"][:, i])}
-                               for i, c in enumerate(TUMOR)}
+    results["subregion_ks"] = {
+        NAMES[c]: {"generated_vs_training": ks(d_gen["subregions"][:, i], d_real["subregions"][:, i]),
+                   "held_out_vs_training": ks(d_held["subregions"][:, i], d_real["subregions"][:, i])}
+        for i, c in enumerate(TUMOR)}
     results["anatomy"] = {k: {m: round(float(np.nanmean(v)), 3) for m, v in d["anatomy"].items()}
                           for k, d in (("training", d_real), ("held_out", d_held), ("generated", d_gen))}
 
@@ -385,7 +387,8 @@ def markdown(r: dict, args, fair_bins, paper_bins) -> str:
         f"size bin, chosen so {f['real_quantile']:.0%} of training maps pass) | {_pct(f['training_kept'])} | "
         f"{_pct(f['held_out_kept'])} | {_pct(f['generated_kept'])} | ≥ 90 % | "
         f"{'yes' if f['generated_kept'] >= 0.9 else 'no'} |",
-        f"| Pass the paper's filter (500 at 256 px, {pf['threshold_applied']:.0f} here) | {_pct(pf['training_kept'])} | "
+        f"| Pass the paper's filter (500 at 256 px, {pf['threshold_applied']:.0f} here) | "
+        f"{_pct(pf['training_kept'])} | "
         f"{_pct(pf['held_out_kept'])} | {_pct(pf['generated_kept'])} | — | — |",
     ]
     tp, tt = r["tumor_presence"], r["tumor_presence_test"]
@@ -401,10 +404,13 @@ def markdown(r: dict, args, fair_bins, paper_bins) -> str:
                  f"{'yes' if (ka['generated_vs_training']['p'] or 0) >= 0.05 else 'no'} |")
     kb, mb = r["brain_area_ks"], r["median_brain_area_mm2"]
     lines.append(f"| Brain area, median mm² | {mb['training']:.0f} | {mb['held_out']:.0f} (KS D "
-                 f"{kb['held_out_vs_training']['D']}) | {mb['generated']:.0f} (KS D {kb['generated_vs_training']['D']}, "
+                 f"{kb['held_out_vs_training']['D']}) | {mb['generated']:.0f} "
+                 f"(KS D {kb['generated_vs_training']['D']}, "
                  f"p {kb['generated_vs_training']['p']}) | — | — |")
     sub = r["subregion_share_of_tumor"]
-    fmt = (lambda s: "—" if s is None else " / ".join(f"{100 * v:.0f}" for v in s))
+    def fmt(shares):
+        return "—" if shares is None else " / ".join(f"{100 * v:.0f}" for v in shares)
+
     lines.append(f"| Tumor make-up NCR / ED / ET, % of tumor | {fmt(sub['training'])} | {fmt(sub['held_out'])} | "
                  f"{fmt(sub['generated'])} | — | — |")
     an = r["anatomy"]
@@ -416,13 +422,15 @@ def markdown(r: dict, args, fair_bins, paper_bins) -> str:
         shown = [f"{v:.2f}" if key == "tumor_components" else _pct(v) for v in vals]
         lines.append(f"| {label} | " + " | ".join(shown) + " | — | — |")
     lines += ["", "Class fractions (share of all canvas pixels; generated / training real, goal 0.75–1.25):", "",
-              "| Class | Training real | Held-out real | Generated | Generated / training | Held-out / training | Met? |",
+              "| Class | Training real | Held-out real | Generated | Generated / training | Held-out / training "
+              "| Met? |",
               "|---|---|---|---|---|---|---|"]
     cf = r["class_fractions"]
     for c in range(7):
         ok = 0.75 <= ratio[c] <= 1.25
         lines.append(f"| {NAMES[c]} | {100 * cf['training'][c]:.2f} % | {100 * cf['held_out'][c]:.2f} % | "
-                     f"{100 * cf['generated'][c]:.2f} % | {ratio[c]:.2f} | {held_ratio[c]:.2f} | {'yes' if ok else 'no'} |")
+                     f"{100 * cf['generated'][c]:.2f} % | {ratio[c]:.2f} | {held_ratio[c]:.2f} | "
+                     f"{'yes' if ok else 'no'} |")
     lines += ["", "Pass rate per brain-size bin, size-matched filter (bins: sixths of the training maps' brain areas):",
               "", *_bins_table(fair_bins), "",
               "The same bins under the paper's filter:", "", *_bins_table(paper_bins), ""]

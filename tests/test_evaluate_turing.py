@@ -107,8 +107,8 @@ def test_slices_in_air_are_told_apart_from_crops_on_the_brain():
 
 
 def test_auc_ranks_without_the_threshold():
-    from napari_medsynth.metrics.c2st import c2st_statistics
     from napari_medsynth.evaluate.turing import TuringResult
+    from napari_medsynth.metrics.c2st import c2st_statistics
 
     # every test image scored above 0.5 (accuracy 0.5), but real above synthetic: AUC 1
     p = np.array([0.9, 0.8, 0.7, 0.6, 0.55, 0.52])
@@ -155,7 +155,9 @@ def test_foreground_crops_score_the_brain_not_the_air():
     brain = predict_crops(net, img, size, crops="foreground")[:, 1]
     # grid of 32 px crops at stride 16: the one on the brain (mean 1) and the four half on it (mean
     # 0.5) reach 50 % foreground; the others are averaged out
-    sig = (lambda v: float(torch.sigmoid(torch.tensor(v))))
+    def sig(v):
+        return float(torch.sigmoid(torch.tensor(v)))
+
     assert brain[0] == pytest.approx((sig(10.0) + 4 * sig(5.0)) / 5, abs=1e-5)
     assert five[0] < brain[0] - 0.3                     # four air corners pull "five" to 0.5
     assert brain[1] == pytest.approx(0.5)               # all air: the crop with most foreground (none) still scores

@@ -197,7 +197,17 @@ def test_map_from_a_loaded_volume_slice(panel, qtbot):
     assert "Choose a folder" in w.status.text()
 
 
-def test_opened_on_a_case_the_brush_is_on_a_visible_map_and_the_fields_say_shipped(make_napari_viewer, open_panel):
+def test_opened_on_a_case_the_brush_is_on_a_visible_map_and_the_fields_say_shipped(make_napari_viewer, open_panel,
+                                                                                  monkeypatch):
+    import threading
+
+    from napari_medsynth.widgets import label_to_mr
+
+    loads = []
+    for name in ("_load_renderer", "_load_sampler"):
+        real = getattr(label_to_mr, name)
+        monkeypatch.setattr(label_to_mr, name, lambda path, real=real, name=name: (
+            loads.append((name, threading.current_thread() is threading.main_thread())), real(path))[1])
     viewer = make_napari_viewer()
     viewer.open_sample("napari-medsynth", "glioma")
     viewer.layers.selection.active = viewer.layers["MSYN-001_labels7"]  # hidden; what the case open leaves
@@ -206,6 +216,8 @@ def test_opened_on_a_case_the_brush_is_on_a_visible_map_and_the_fields_say_shipp
     assert w.renderer is not None and w.sampler is not None  # the shipped models
     for field in (w.renderer_file, w.sampler_file):
         assert field.value is None and field.line_edit.native.placeholderText() == SHIPPED
+    # both shipped models were read once, off the GUI thread, while the panel said "Loading"
+    assert sorted(loads) == [("_load_renderer", False), ("_load_sampler", False)]
     if w.live is not None:
         w.live.close()
 

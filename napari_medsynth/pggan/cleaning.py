@@ -22,10 +22,15 @@ import os
 import numpy as np
 
 from ..data.paired import check_complete_classes, find_case_pairs, labelled_slices, prepare_labels
-from ..io import VolumeReadError, read_volume
 from ..data.store import is_store, select_case_ids
-from ..metrics.cleaning import (SizeMatchedReport, ZScoreReport, pass_rate_by_size, size_matched_zscore_filter,
-                                zscore_filter)
+from ..io import VolumeReadError, read_volume
+from ..metrics.cleaning import (
+    SizeMatchedReport,
+    ZScoreReport,
+    pass_rate_by_size,
+    size_matched_zscore_filter,
+    zscore_filter,
+)
 from ..train.data import DatasetError
 
 PAPER_THRESHOLD = 500.0

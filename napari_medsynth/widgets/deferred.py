@@ -4,8 +4,9 @@ Several panels need PyTorch, MONAI, scikit-learn or SciPy's signal and statistic
 importing them on the GUI thread froze napari for seconds the first time a panel opened. The
 napari manifest therefore names the factories below: each returns a :class:`DeferredPanel` that
 shows "Loading …" at once, imports the panel's module in a background :class:`~..jobs.Job`
-(the import lock makes that safe), and builds the real panel on the GUI thread when the import
-is done, which then takes milliseconds because every module is cached.
+(the import lock makes that safe), optionally runs the module's ``preload()`` there too (the
+Label → MR panel loads its shipped models so), and builds the real panel on the GUI thread when
+that is done, which then takes milliseconds because every module is cached and every model read.
 
 The real panel sits in a scroll area, so a tall panel fits a 1400×1000 screen instead of growing
 the window. Attribute access falls through to the real panel once it is built
@@ -31,14 +32,16 @@ if TYPE_CHECKING:
 MAX_HINT_HEIGHT = 820
 
 
-def _import_module(module: str, also: tuple[str, ...]) -> str:
+def _import_module(module: str, also: tuple[str, ...], preload: bool = False) -> dict:
+    """Import ``module`` (after ``also``); with ``preload``, the keyword arguments its ``preload()``
+    returns for the panel's constructor."""
     for name in also:
         if name == "torch":
             _warm_torch()
         else:
             importlib.import_module(name)
-    importlib.import_module(module)
-    return module
+    loaded = importlib.import_module(module)
+    return dict(loaded.preload()) if preload else {}
 
 
 def _warm_torch() -> None:
@@ -55,7 +58,7 @@ class DeferredPanel(QWidget):
     """A "Loading …" panel that becomes panel ``module:cls_name`` once its imports are done."""
 
     def __init__(self, viewer: napari.viewer.Viewer, module: str, cls_name: str, title: str,
-                 also: tuple[str, ...] = ()):
+                 also: tuple[str, ...] = (), preload: bool = False):
         super().__init__()
         self.viewer = viewer
         self._module, self._cls_name, self._title = module, cls_name, title
@@ -73,16 +76,17 @@ class DeferredPanel(QWidget):
         self._runner = JobRunner(self, interval_ms=30)
         self._runner.succeeded.connect(self._build)
         self._runner.failed.connect(self._failed)
-        self._runner.start(Job(lambda ctx: _import_module(module, also), name=f"napari-medsynth-load-{cls_name}"))
+        self._runner.start(Job(lambda ctx: _import_module(module, also, preload),
+                               name=f"napari-medsynth-load-{cls_name}"))
 
     @property
     def ready(self) -> bool:
         return self.inner is not None
 
-    def _build(self, _module: str) -> None:
+    def _build(self, kwargs: dict) -> None:
         try:
             cls = getattr(importlib.import_module(self._module), self._cls_name)
-            inner = cls(self.viewer)
+            inner = cls(self.viewer, **kwargs)
         except Exception as exc:  # shown in the panel; napari goes on
             self._failed(f"{type(exc).__name__}: {exc}")
             return
@@ -169,4 +173,4 @@ class LabelToMRPanel(DeferredPanel):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer, "napari_medsynth.widgets.label_to_mr", "LabelToMRWidget", "Label → MR",
-                         ("torch",))
+                         ("torch",), preload=True)

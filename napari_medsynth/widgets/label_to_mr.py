@@ -58,6 +58,20 @@ def _load_sampler(path):
     return LabelMapSampler.load(path)
 
 
+def preload() -> dict:
+    """The shipped renderer and label sampler, read off the GUI thread when the panel opens (see
+    :mod:`.deferred`); one that does not load is left out, and the panel then tries it itself and
+    says why it failed."""
+    models = {}
+    for key, load in (("renderer", _load_renderer), ("sampler", _load_sampler)):
+        try:
+            models[key] = load(None)
+        except Exception:  # noqa: BLE001 - reported by the panel's own attempt
+            pass
+    models["shipped"] = True
+    return models
+
+
 def _model_name(model, path) -> str:
     name = str(path) if path else "shipped checkpoint"
     sha = getattr(model, "sha256", "") or ""
@@ -74,7 +88,9 @@ def tile_sequences(images: np.ndarray, gap: int = GAP) -> np.ndarray:
 
 
 class LabelToMRWidget(QWidget):
-    def __init__(self, napari_viewer: napari.viewer.Viewer, renderer=None, sampler=None):
+    def __init__(self, napari_viewer: napari.viewer.Viewer, renderer=None, sampler=None, shipped: bool = False):
+        """``renderer`` / ``sampler``: models already loaded (None: load the shipped ones here);
+        ``shipped``: they are the shipped ones, so the empty file fields say so."""
         super().__init__()
         self.viewer = napari_viewer
         self.renderer = None
@@ -101,6 +117,10 @@ class LabelToMRWidget(QWidget):
         self._refresh_sources()
         self.set_renderer(renderer) if renderer is not None else self.load_renderer()
         self.set_sampler(sampler) if sampler is not None else self.load_sampler()
+        if shipped:
+            for field, model in ((self.renderer_file, renderer), (self.sampler_file, sampler)):
+                if model is not None:
+                    show_shipped(field, True)
         select_visible(self.viewer)  # the sample cases leave the hidden _labels7 active: not for the brush
 
     # --- layout -----------------------------------------------------------------------------------
