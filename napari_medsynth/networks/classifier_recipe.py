@@ -23,6 +23,7 @@ from .classifier import SmallResNet
 @dataclass
 class ClassifierConfig(RecipeConfig):
     choices = {"augment": AUGMENTATIONS}
+    ranges = {"min_foreground": (0.0, 1.0)}
 
     batch_size: int = 32
     image_size: int = 64
