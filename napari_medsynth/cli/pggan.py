@@ -15,7 +15,6 @@ discarded ones framed in magenta.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
@@ -179,9 +178,7 @@ def _sample(args) -> int:
 
 def _sample_mr(args) -> int:
     """``--kind mr``: N MR slices as ``<prefix>_mr_<index>.npy`` (float32 in [0, 1]) with sidecars."""
-    import numpy as np
-
-    from ..io.atomic import atomic_write_bytes, atomic_write_text
+    from ..io.atomic import atomic_write_text, write_npy_with_sidecar
     from ..pggan.sample import MRSliceSampler
     from ..train.previews import save_png
 
@@ -199,13 +196,10 @@ def _sample_mr(args) -> int:
     written = []
     for i, image in enumerate(images):
         stem = f"{args.prefix}_mr_{i:0{digits}d}"
-        buf = io.BytesIO()
-        np.save(buf, image)
-        atomic_write_bytes(out / f"{stem}.npy", buf.getvalue())
         sidecar = {"source": "pggan-mr", "class": sampler.slices, "checkpoint": sampler.path,
                    "checkpoint_sha256": sampler.sha256, "seed": args.seed, "index": i, "native_size": sampler.size,
                    "size": int(image.shape[-1]), "intensity": "[0, 1]: the training scaling [-1, 1] mapped linearly"}
-        atomic_write_text(out / f"{stem}.json", json.dumps(sidecar, indent=2) + "\n")
+        write_npy_with_sidecar(out, stem, image, sidecar)
         written.append(f"{stem}.npy")
     save_png(out / "overview.png", images[:64] * 2 - 1)
     summary = {"kind": "mr", "class": sampler.slices, "checkpoint": sampler.path, "checkpoint_sha256": sampler.sha256,

@@ -89,3 +89,19 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
             fh.write(text)
 
     return atomic_write(path, write)
+
+
+def write_npy_with_sidecar(folder: str | os.PathLike, stem: str, image, sidecar: dict) -> Path:
+    """``<stem>.npy`` (float32) then ``<stem>.json``, each atomically: an image whose sidecar exists
+    is complete. Returns the .npy path."""
+    import io
+    import json
+
+    import numpy as np
+
+    folder = Path(folder)
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(image, dtype=np.float32), allow_pickle=False)
+    path = atomic_write_bytes(folder / f"{stem}.npy", buf.getvalue())
+    atomic_write_text(folder / f"{stem}.json", json.dumps(sidecar, indent=2) + "\n")
+    return path

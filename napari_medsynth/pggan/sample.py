@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._draws import check_count, check_seed
 from ..train.checkpoint import CheckpointError
 from ..train.trained import open_trained
 from .network import PGGANGenerator, level_count
@@ -95,7 +96,7 @@ class _PGGANSampler:
     def logits(self, n: int, seed: int, batch: int = 32) -> torch.Tensor:
         """(n, C, size, size) raw generator outputs at the native resolution (class logits of a
         label-map generator, the image of an MR one)."""
-        n, seed = _check_count(n), _check_seed(seed)
+        n, seed = check_count(n, "maps"), check_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.z_dim, generator=gen)
         outs = [self.generator(z[i:i + batch].to(self.device), self.level, self.alpha).float().cpu()
@@ -142,15 +143,3 @@ class MRSliceSampler(_PGGANSampler):
         self._check_size(size)
         out = self._resized(self.logits(n, seed), size)[:, 0]
         return ((out.clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
-
-
-def _check_count(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"the number of maps must be a positive whole number, not {n!r}")
-    return int(n)
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
-        raise ValueError(f"the seed must be a whole number from 0 to 2**63 - 1, not {seed!r}")
-    return int(seed)

@@ -237,7 +237,8 @@ class LabelToMRWidget(QWidget):
     @property
     def size(self) -> int:
         """Side of the label map: the 256-pixel canvas of the training slices (1 mm pixels for
-        BraTS), whatever the model's resolution; the renderer resizes to and from its own."""
+        BraTS), whatever the model's resolution: the renderer draws on this grid, and a label
+        sampler's class logits are upsampled to it."""
         return CANVAS
 
     # --- starting maps --------------------------------------------------------------------------
