@@ -42,6 +42,8 @@ RECIPES: tuple[RecipeEntry, ...] = (
                 "PGGAN: 7-class brain label maps (tissues and tumor) from noise, grown progressively"),
     RecipeEntry("pggan-mr", "napari_medsynth.pggan.recipe:PGGANMRRecipe", "generator",
                 "PGGAN: MR slices from noise, grown progressively (Han et al.)"),
+    RecipeEntry("stylegan2", "napari_medsynth.stylegan2.recipe:StyleGAN2Recipe", "generator",
+                "StyleGAN2 + ADA: tumor / non-tumor MR slices with a steerable style space"),
     RecipeEntry("spade", "napari_medsynth.spade.recipe:SpadeRecipe", "generator",
                 "SPADE: renders MR from a 7-class label map, with selectable styles"),
     RecipeEntry("sage-dcgan", "napari_medsynth.sage.baseline_recipes:SageDCGANRecipe", "generator",

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "napari_medsynth.cli.sage",
     "napari_medsynth.cli.evaluate",
     "napari_medsynth.cli.pggan",
+    "napari_medsynth.cli.stylegan2",
     "napari_medsynth.cli.spade",
     "napari_medsynth.cli.labels7",
 )
