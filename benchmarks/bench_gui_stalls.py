@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 PANELS = ("MR volume", "Label → MR", "SAGE studio", "Train", "Tumor crops", "Evaluate synthetic images",
-          "Create reader study", "Reader session", "Reader study results")
+          "Create reader study", "Reader session", "Reader study results", "StyleGAN2 explorer")
 
 CHILD = r'''
 import json, sys, time

@@ -12,7 +12,7 @@ import pytest
 from qtpy.QtCore import QTimer
 
 PANELS = ("MR volume", "Label → MR", "SAGE studio", "Train", "Tumor crops", "Evaluate synthetic images",
-          "Create reader study", "Reader session", "Reader study results")
+          "Create reader study", "Reader session", "Reader study results", "StyleGAN2 explorer")
 #: Generous: the product's aim is 200 ms (see benchmarks/RESULTS.md for the measured stalls).
 STALL_BOUND_S = 1.5
 
