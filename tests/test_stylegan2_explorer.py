@@ -35,8 +35,7 @@ def _wait(qtbot, w):
 def test_explorer_samples_edits_interpolates_and_saves(make_napari_viewer, qtbot, checkpoint, tmp_path):
     from napari_medsynth.stylegan2.explore import Edit, principal_directions, render
     from napari_medsynth.stylegan2.sample import StyleGAN2Sampler
-    from napari_medsynth.widgets.stylegan2_explorer import (EDIT_LAYER, GRID_LAYER, PATH_LAYER,
-                                                            StyleGAN2ExplorerWidget)
+    from napari_medsynth.widgets.stylegan2_explorer import EDIT_LAYER, GRID_LAYER, PATH_LAYER, StyleGAN2ExplorerWidget
 
     viewer = make_napari_viewer()
     w = StyleGAN2ExplorerWidget(viewer)

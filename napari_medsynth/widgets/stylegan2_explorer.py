@@ -14,8 +14,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import FileEdit
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QLabel,
-                            QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..jobs import Job
 from ._jobs import JobRunner
@@ -150,7 +161,8 @@ class StyleGAN2ExplorerWidget(QWidget):
     def sample_grid(self) -> None:
         from ..stylegan2.explore import grid
 
-        s, first, cls, psi = self.sampler, self.first_seed.value(), self.cls.currentText() or None, self.truncation.value()
+        s, first, psi = self.sampler, self.first_seed.value(), self.truncation.value()
+        cls = self.cls.currentText() or None
         self._run("grid", lambda ctx: grid(s, first, GRID_COUNT, cls, psi))
 
     def render_edit(self) -> None:
@@ -164,7 +176,8 @@ class StyleGAN2ExplorerWidget(QWidget):
     def interpolate(self) -> None:
         from ..stylegan2.explore import interpolation
 
-        s, e, d, b = self.sampler, self.edit(), self.directions.get(self.cls.currentText() or None), self.towards.value()
+        s, e, b = self.sampler, self.edit(), self.towards.value()
+        d = self.directions.get(self.cls.currentText() or None)
         self._run("path", lambda ctx: interpolation(s, e, b, 8, d))
 
     def _run(self, kind: str, fn, edit=None) -> None:
@@ -194,7 +207,7 @@ class StyleGAN2ExplorerWidget(QWidget):
             if kind == "save":
                 self._write(edit, value)
                 return
-            self._message(f"Seed {self.first_seed.value() + self.pick.value()} as edited; Save keeps it with its recipe.")
+            self._message(f"Seed {edit.seed} as edited; Save keeps it with its recipe.")
         elif kind == "path":
             self._show(PATH_LAYER, tile_grid(value, 8)[0], "interpolation")
             self._message(f"From seed {self.first_seed.value() + self.pick.value()} (left) to seed "
