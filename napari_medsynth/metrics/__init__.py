@@ -19,6 +19,7 @@ _EXPORTS = {
     "kmeans_clusters": "cleaning", "Clusters": "cleaning", "zscore_filter": "cleaning",
     "ZScoreReport": "cleaning", "size_matched_zscore_filter": "cleaning", "SizeMatchedReport": "cleaning",
     "pass_rate_by_size": "cleaning",
+    "nearest_distances": "memorisation", "memorisation_report": "memorisation", "MemorisationReport": "memorisation",
     "tsne_embedding": "tsne", "save_tsne_figure": "tsne", "Embedding": "tsne",
     "frechet_distance": "fid", "frechet_distance_of": "fid", "gaussian_frechet_distance": "fid",
 }
