@@ -236,6 +236,14 @@ def _turing_fold(test, real, fake, group, k, args) -> dict:
             "crops": "on the brain (>= 50 % foreground)"}
 
 
+def _turing_options(card: dict) -> str:
+    if not card.get("turing"):
+        return " --skip-turing"
+    first = card["turing"][next(iter(card["turing"]))][0]
+    patch = "" if first["patch"] >= 240 else f" --turing-patch {first['patch']}"
+    return f"{patch} --turing-steps {first['steps']}"
+
+
 def _fmt_range(value, goal) -> str:
     if value is None:
         return "n/a"
@@ -248,7 +256,7 @@ def write_report(out_dir: Path, card: dict, mods: list[str]) -> None:
     lines = [
         "# SPADE label → MR fidelity on held-out BraTS patients (native 1 mm, 240 × 240)",
         "",
-        "Produced by `python benchmarks/spade_fidelity.py --store STORE` with checkpoint "
+        f"Produced by `python benchmarks/spade_fidelity.py --store STORE{_turing_options(card)}` with checkpoint "
         f"`{Path(card['checkpoint']).name}` "
         f"(sha256 `{card['sha256'][:12]}`, step {card['step']}). Held-out patients (never trained on): "
         f"{', '.join(card['held_out'])} ({card['n_slices']} slices with ≥ 2 % labelled pixels). Renders use the "
