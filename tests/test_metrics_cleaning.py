@@ -201,3 +201,21 @@ def test_size_matched_bad_input():
         size_matched_zscore_filter(real, real, bins=1, real_quantile=0.0)
     with pytest.raises(ValueError, match=r"\(40, 40\)"):
         size_matched_zscore_filter(np.zeros((1, 8, 8)), real, bins=1, sizes=[0.1])
+
+
+def test_patient_wise_leave_out_judges_real_images_as_a_new_patient():
+    # Each "patient" has its own texture pattern repeated over its slices (with small changes):
+    # leaving out one slice leaves its near-copies in the statistics, leaving out the patient not.
+    rng = np.random.default_rng(7)
+    patients = [ndimage.gaussian_filter(rng.normal(size=(24, 24)), 2) for _ in range(8)]
+    real = np.stack([p + 0.05 * rng.normal(size=p.shape) for p in patients for _ in range(10)])
+    groups = np.repeat(np.arange(8), 10)
+    others = [ndimage.gaussian_filter(rng.normal(size=(24, 24)), 2) for _ in range(4)]
+    new = np.stack([p + 0.05 * rng.normal(size=p.shape) for p in others for _ in range(5)])
+    by_slice = size_matched_zscore_filter(new, real, bins=1, sizes=np.ones(20), real_sizes=np.ones(80))
+    by_patient = size_matched_zscore_filter(new, real, bins=1, sizes=np.ones(20), real_sizes=np.ones(80),
+                                            groups=groups)
+    assert by_slice.keep.mean() < 0.5           # a new patient looks atypical against near-copies
+    assert by_patient.keep.mean() >= 0.75       # measured like a new patient, real maps set a fair bar
+    with pytest.raises(ValueError, match="one id per real image"):
+        size_matched_zscore_filter(new, real, bins=1, groups=groups[:5])

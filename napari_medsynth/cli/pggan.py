@@ -142,9 +142,9 @@ def _sample(args) -> int:
     keep = np.ones(len(maps), dtype=bool)
     report = None
     if args.filter:
-        real = real_label_maps(reference, args.size)
+        real, cases = real_label_maps(reference, args.size, with_cases=True)
         z = filter_label_maps(maps, real, threshold, method=args.filter_method,
-                              real_quantile=args.real_quantile or REAL_QUANTILE)
+                              real_quantile=args.real_quantile or REAL_QUANTILE, real_cases=cases)
         keep, report = z.keep, report_dict(z, threshold)
         print(z.summary(), file=sys.stderr)
 

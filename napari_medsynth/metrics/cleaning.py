@@ -179,7 +179,7 @@ def pass_rate_by_size(sizes, keep, edges: np.ndarray) -> list[dict]:
 
 def size_matched_zscore_filter(synthetic, real, *, bins: int = 6, real_quantile: float = 0.99,
                                threshold: float | None = None, sizes=None, real_sizes=None,
-                               min_std: float | None = None, prior: float = 4.0,
+                               min_std: float | None = None, prior: float = 4.0, groups=None,
                                chunk_size: int = 256) -> SizeMatchedReport:
     """The Z-score norm filter with the per-pixel statistics of the real images of the same size.
 
@@ -194,7 +194,13 @@ def size_matched_zscore_filter(synthetic, real, *, bins: int = 6, real_quantile:
     ``real_quantile`` quantile of the real images' relative norms (or ``threshold``, in the same
     units, if given), so about ``1 - real_quantile`` of the real images is discarded, in every bin
     alike, and a synthetic image passes if it is as typical for its size as most real images are
-    for theirs.
+    for theirs. A bin's per-pixel variance is shrunk towards the variance of all real images at
+    that pixel, as if ``prior`` images of every size were added to the bin, so pixels that no real
+    image of the bin happens to cover are judged by the real images of other sizes rather than by
+    the ``min_std`` floor alone. ``groups`` (one id per real image, e.g. the patient): a real
+    image's norm then leaves its whole group out, because slices of one patient resemble each
+    other far more than those of two patients do, and leaving out only the slice would make real
+    images look more typical than a new patient's slices are.
     """
     if not 0.0 < real_quantile <= 1.0:
         raise ValueError(f"real_quantile must be in (0, 1], not {real_quantile}")
@@ -222,11 +228,23 @@ def size_matched_zscore_filter(synthetic, real, *, bins: int = 6, real_quantile:
     sums = np.zeros((bins, *shape))
     squares = np.zeros((bins, *shape))
     counts = np.bincount(real_bin, minlength=bins).astype(np.float64)
+    # leave-one-out unit: the image itself, or its whole group (patient) when groups are given
+    if groups is not None:
+        labels = np.asarray(groups)
+        if labels.shape != (m,):
+            raise ValueError(f"groups must give one id per real image ({m}), not shape {labels.shape}")
+        unit = np.unique(labels, return_inverse=True)[1]
+        pairs, pair_of = np.unique(real_bin * (unit.max() + 1) + unit, return_inverse=True)  # (bin, group)
+        pair_sums, pair_squares = np.zeros((len(pairs), *shape)), np.zeros((len(pairs), *shape))
+        pair_counts = np.bincount(pair_of, minlength=len(pairs)).astype(np.float64)
     start = 0
     for chunk in _chunks(real, "real", chunk_size):
         b = real_bin[start:start + len(chunk)]
         np.add.at(sums, b, chunk)
         np.add.at(squares, b, chunk ** 2)
+        if groups is not None:
+            np.add.at(pair_sums, pair_of[start:start + len(chunk)], chunk)
+            np.add.at(pair_squares, pair_of[start:start + len(chunk)], chunk ** 2)
         start += len(chunk)
     if (counts < 3).any():
         raise ValueError("some size bins hold fewer than 3 real images (many images of one size); use fewer bins")
@@ -258,9 +276,17 @@ def size_matched_zscore_filter(synthetic, real, *, bins: int = 6, real_quantile:
     real_norms, start = [], 0
     for chunk in _chunks(real, "real", chunk_size):
         b = real_bin[start:start + len(chunk)]
-        rest = (counts[b] - 1.0)[:, None, None]
-        loo_mean = (sums[b] - chunk) / rest
-        loo_var = np.maximum((squares[b] - chunk ** 2) / rest - loo_mean ** 2, 0.0)
+        if groups is None:
+            left_s, left_q, left_n = chunk, chunk ** 2, np.ones(len(chunk))
+        else:
+            k = pair_of[start:start + len(chunk)]
+            left_s, left_q, left_n = pair_sums[k], pair_squares[k], pair_counts[k]
+        rest = (counts[b] - left_n)[:, None, None]
+        if (rest < 2).any():
+            raise ValueError("a size bin holds the images of one group (patient) only; use fewer bins or more "
+                             "groups")
+        loo_mean = (sums[b] - left_s) / rest
+        loo_var = np.maximum((squares[b] - left_q) / rest - loo_mean ** 2, 0.0)
         z = (chunk - loo_mean) / spread(rest, loo_var)
         real_norms.append(np.sqrt((z.reshape(len(z), -1) ** 2).sum(axis=1)))
         start += len(chunk)

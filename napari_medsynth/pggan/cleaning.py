@@ -11,7 +11,8 @@ pixels dropped), but read without their MR so that 256 x 256 references stay sma
 
 That filter prefers small brains (see :mod:`napari_medsynth.metrics.cleaning`), so the default
 here is ``method="size-matched"``: each map is compared with the real maps of similar brain area,
-and the threshold is chosen on the real maps (by default the one 99 % of them pass, leave-one-out).
+and the threshold is chosen on the real maps (by default the one 99 % of them pass, each measured
+without its own patient's maps).
 The paper's filter stays available as ``method="paper"``.
 """
 
@@ -42,9 +43,11 @@ REAL_QUANTILE = 0.99
 
 
 def real_label_maps(folder: str | os.PathLike, size: int, modality: str = "t1ce", pad_to: int | None = None,
-                    min_label_fraction: float = 0.02, include: str = "", exclude: str = "") -> np.ndarray:
+                    min_label_fraction: float = 0.02, include: str = "", exclude: str = "",
+                    with_cases: bool = False):
     """(M, size, size) uint8: every labelled axial slice of the ``_labels7`` maps below ``folder``, or
-    of the cases of a slice store; ``include`` / ``exclude`` choose cases by id (comma-separated)."""
+    of the cases of a slice store; ``include`` / ``exclude`` choose cases by id (comma-separated).
+    With ``with_cases``: (maps, case id of each map)."""
     if is_store(folder):
         from ..data.store import SliceStore
         from ..data.store_datasets import StorePairs
@@ -52,8 +55,9 @@ def real_label_maps(folder: str | os.PathLike, size: int, modality: str = "t1ce"
         store = SliceStore.open(folder)
         ds = StorePairs(store, size, modality=store.modalities[0], include=include, exclude=exclude, pad_to=pad_to,
                         min_label_fraction=min_label_fraction)
-        return ds.label_slices(np.arange(len(ds)))
-    maps = []
+        maps = ds.label_slices(np.arange(len(ds)))
+        return (maps, np.array([c for c, _ in ds.sources])) if with_cases else maps
+    maps, cases = [], []
     pairs = find_case_pairs(folder, modality)
     chosen = set(select_case_ids([p.case for p in pairs], include, exclude)) if pairs and (include or exclude) else None
     for pair in pairs:
@@ -67,11 +71,13 @@ def real_label_maps(folder: str | os.PathLike, size: int, modality: str = "t1ce"
         except VolumeReadError as exc:
             raise DatasetError(str(exc)) from exc
         check_complete_classes(labels, pair.labels.name)
-        maps += [prepare_labels(labels[z], size, pad_to) for z in labelled_slices(labels, min_label_fraction)]
+        slices = labelled_slices(labels, min_label_fraction)
+        maps += [prepare_labels(labels[z], size, pad_to) for z in slices]
+        cases += [pair.case] * len(slices)
     if len(maps) < 2:
         raise DatasetError(f"{folder} has fewer than 2 labelled axial slices; the Z-score filter needs a "
                            "reference set of real label maps")
-    return np.stack(maps)
+    return (np.stack(maps), np.array(cases)) if with_cases else np.stack(maps)
 
 
 def scaled_threshold(threshold: float, size: int) -> float:
@@ -80,11 +86,13 @@ def scaled_threshold(threshold: float, size: int) -> float:
 
 
 def filter_label_maps(maps: np.ndarray, real: np.ndarray, threshold: float | None = None,
-                      method: str = "size-matched", real_quantile: float = REAL_QUANTILE) -> ZScoreReport:
+                      method: str = "size-matched", real_quantile: float = REAL_QUANTILE,
+                      real_cases=None) -> ZScoreReport:
     """Z-score report for generated ``maps`` (N, S, S) against ``real`` (M, S, S).
 
     ``method="size-matched"`` (default): statistics of the real maps of the same brain area, the
-    threshold the ``real_quantile`` quantile of the real maps' own (leave-one-out) norms, or
+    threshold the ``real_quantile`` quantile of the real maps' own (leave-one-out) norms, each
+    real map measured without the maps of its patient when ``real_cases`` names them, or
     ``threshold`` in those units if given. ``method="paper"``: one set of statistics, ``threshold``
     in the paper's 256 x 256 units (default 500, scaled to S, see :func:`scaled_threshold`).
     """
@@ -104,8 +112,11 @@ def filter_label_maps(maps: np.ndarray, real: np.ndarray, threshold: float | Non
     bins = min(SIZE_BINS, len(real) // 3)
     if bins < 1:
         raise DatasetError(f"{len(real)} real maps are too few for the size-matched filter (at least 3)")
+    if real_cases is not None and len(set(np.asarray(real_cases).tolist())) < 2:
+        real_cases = None  # one patient: nothing to leave out but the slice itself
     return size_matched_zscore_filter(maps.astype(np.float32), real.astype(np.float32), bins=bins,
-                                      real_quantile=real_quantile, threshold=threshold, chunk_size=64)
+                                      real_quantile=real_quantile, threshold=threshold, groups=real_cases,
+                                      chunk_size=64)
 
 
 def report_dict(report: ZScoreReport, threshold: float | None = None) -> dict:
