@@ -72,7 +72,7 @@ def test_sampler_refuses_a_checkpoint_of_another_recipe(tmp_path, case):
 
 def test_shipped_checkpoint_is_the_default():
     s = LabelMapSampler.load()
-    assert s.size == 64
+    assert s.size == 128 and s.alpha == 1.0   # grown to 128 px and faded in
     card = json.loads((REPO_ROOT / "models" / "pggan-labels.json").read_text())
     assert card["recipe"] == "pggan-labels" and card["checkpoint_sha256"] == s.sha256
     maps = s.sample(32, seed=0)
