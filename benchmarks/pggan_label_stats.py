@@ -261,11 +261,12 @@ def main() -> int:
     paper_held = filter_label_maps(heldout, real, method="paper")
     info = report_dict(fair)
     held_info = report_dict(fair_held)
-    from napari_medsynth.metrics.cleaning import pass_rate_by_size
+    from napari_medsynth.metrics.cleaning import foreground_fraction, pass_rate_by_size
     edges = fair.edges
-    paper_bins = {"generated": pass_rate_by_size(_sizes(maps), paper.keep, edges),
-                  "held-out real": pass_rate_by_size(_sizes(heldout), paper_held.keep, edges),
-                  "training real": pass_rate_by_size(_sizes(real), paper.real_norms <= paper.threshold, edges)}
+    paper_bins = {"generated": pass_rate_by_size(foreground_fraction(maps), paper.keep, edges),
+                  "held-out real": pass_rate_by_size(foreground_fraction(heldout), paper_held.keep, edges),
+                  "training real": pass_rate_by_size(foreground_fraction(real), paper.real_norms <= paper.threshold,
+                                                     edges)}
     fair_bins = {"generated": info["kept_by_brain_size"], "held-out real": held_info["kept_by_brain_size"],
                  "training real (own patient left out)": info["real_kept_by_brain_size"]}
 
@@ -348,10 +349,6 @@ def main() -> int:
     if args.log:
         loss_curves(Path(args.log), docs / "pggan_training.png")
     return 0
-
-
-def _sizes(maps: np.ndarray) -> np.ndarray:
-    return (maps > 0).reshape(len(maps), -1).mean(1)
 
 
 def _plain(x):

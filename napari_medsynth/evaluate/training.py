@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..jobs import Progress
-from ..train.arrays import write_array_dataset
+from ..train.arrays import foreground, write_array_dataset
 from ..train.checkpoint import latest_checkpoint
 from ..train.events import DoneEvent, StepEvent
 from ..train.trained import open_trained
@@ -91,15 +91,13 @@ def predict_crops(net: torch.nn.Module, images: np.ndarray, size: int, batch_siz
         offsets = [(t, l) for t in steps for l in steps]
     net.eval()
     total = None
-    weights = np.zeros((len(images), len(offsets)), np.float32)
+    weights = np.ones((len(images), len(offsets)), np.float32)
     if crops == "foreground" and side > size:
-        foreground = images != images[:, :1, :1]
-        fractions = np.stack([foreground[:, t:t + size, l:l + size].mean(axis=(1, 2)) for t, l in offsets], 1)
+        brain = foreground(images)
+        fractions = np.stack([brain[:, t:t + size, l:l + size].mean(axis=(1, 2)) for t, l in offsets], 1)
         weights = (fractions >= min_foreground).astype(np.float32)
         none = weights.sum(1) == 0
         weights[none, fractions[none].argmax(1)] = 1.0
-    else:
-        weights[:] = 1.0
     for k, (top, left) in enumerate(offsets):
         use = np.flatnonzero(weights[:, k] > 0)
         if not len(use):

@@ -66,14 +66,13 @@ class TuringResult:
     @property
     def auc(self) -> float:
         """Area under the ROC curve of the held-out scores: P(real scores above synthetic), ties half."""
+        from ..reader_study.roc import empirical_auc
+
         p = np.asarray(self.probabilities, dtype=np.float64)
         truth = np.asarray(self.labels) == 1
-        real, fake = p[truth], p[~truth]
-        if not len(real) or not len(fake):
+        if truth.all() or not truth.any():
             return float("nan")
-        above = (real[:, None] > fake[None, :]).mean()
-        ties = (real[:, None] == fake[None, :]).mean()
-        return float(above + 0.5 * ties)
+        return empirical_auc(p[~truth], p[truth])
 
     @property
     def called_real(self) -> float:

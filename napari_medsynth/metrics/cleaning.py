@@ -154,12 +154,6 @@ def foreground_fraction(images) -> np.ndarray:
     return (a.reshape(len(a), -1) != 0).mean(axis=1)
 
 
-def size_bins(real_sizes: np.ndarray, bins: int) -> np.ndarray:
-    """``bins + 1`` edges splitting ``real_sizes`` into bins of (about) equal counts."""
-    edges = np.quantile(np.asarray(real_sizes, dtype=np.float64), np.linspace(0.0, 1.0, int(bins) + 1))
-    return edges
-
-
 def bin_of(sizes, edges: np.ndarray) -> np.ndarray:
     """Bin index 0..len(edges)-2 of each size; sizes beyond the outer edges go to the outer bins."""
     return np.searchsorted(np.asarray(edges)[1:-1], np.asarray(sizes, dtype=np.float64), side="right")
@@ -220,7 +214,7 @@ def size_matched_zscore_filter(synthetic, real, *, bins: int = 6, real_quantile:
     sizes = foreground_fraction(synthetic) if sizes is None else np.asarray(sizes, dtype=np.float64)
     if len(real_sizes) != m or len(sizes) != n_syn:
         raise ValueError("sizes and real_sizes must give one number per image")
-    edges = size_bins(real_sizes, bins)
+    edges = np.quantile(real_sizes, np.linspace(0.0, 1.0, bins + 1))  # bins of equal real counts
     real_bin, syn_bin = bin_of(real_sizes, edges), bin_of(sizes, edges)
 
     first = image_stack(real[:1], "real")

@@ -73,10 +73,9 @@ class StyleGAN2Sampler:
         out = []
         for start in range(0, len(ws), batch):
             part = ws[start:start + batch]
-            noises = [[torch.randn(len(part), 1, side, side, generator=gen) for _ in range(2)]
-                      for _, side in self.generator.synthesis.noise_shapes()]
-            noises = [n if count == 2 else [None, n[1]]
-                      for n, (count, _) in zip(noises, self.generator.synthesis.noise_shapes())]
+            # per block (conv0, conv1); the first block has no conv0
+            noises = [[torch.randn(len(part), 1, side, side, generator=gen) if j >= 2 - count else None
+                       for j in range(2)] for count, side in self.generator.synthesis.noise_shapes()]
             out.append(self.generator.synthesis(part, noises=noises)[:, 0])
         images = torch.cat(out)
         return ((images.clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)

@@ -45,6 +45,13 @@ AUGMENTATIONS = ("none", "flip", "classic")
 ARRAY_FILE = "train.npz"
 
 
+def foreground(images: np.ndarray) -> np.ndarray:
+    """Pixels of each image (..., H, W) that differ from its corner pixel: not the air around a
+    skull-stripped slice."""
+    images = np.asarray(images)
+    return images != images[..., :1, :1]
+
+
 def write_array_dataset(folder: str | os.PathLike, images, labels, masks=None) -> Path:
     """Write ``folder/train.npz`` atomically (see the module docstring for the layout)."""
     images = np.asarray(images, dtype=np.float32)
@@ -126,11 +133,11 @@ class ArrayDataset:
         room = pair.shape[1] - self.size
         top, left = rng.integers(0, room + 1, size=2)
         if self.min_foreground > 0 and room > 0:
-            foreground = pair[0] != pair[0, 0, 0]
-            pixels = np.flatnonzero(foreground)
+            brain = foreground(pair[0])
+            pixels = np.flatnonzero(brain)
             best, best_fraction = (top, left), -1.0
             for _ in range(10):
-                fraction = float(self._crop(foreground, top, left).mean())
+                fraction = float(self._crop(brain, top, left).mean())
                 if fraction > best_fraction:
                     best, best_fraction = (top, left), fraction
                 if fraction >= self.min_foreground or not len(pixels):
